@@ -1,0 +1,64 @@
+/**
+ * Blobrefs (RFC 10): `<hash>-<lowercase hex digest>`. Stores and the wire use the raw
+ * digest; trees and checkpoints use the string.
+ */
+import { FluxError } from './errors.js';
+
+export type HashType = 'sha1' | 'sha256';
+
+export const DIGEST_SIZE: Record<HashType, number> = { sha1: 20, sha256: 32 };
+
+const HEX = '0123456789abcdef';
+const HEX_PAIRS: string[] = Array.from({ length: 256 }, (_, i) => HEX[i >> 4]! + HEX[i & 15]!);
+
+export function toHex(bytes: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < bytes.length; i++) s += HEX_PAIRS[bytes[i]!];
+  return s;
+}
+
+function hexNibble(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  return -1;
+}
+
+export function fromHex(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length >> 1);
+  for (let i = 0; i < out.length; i++) {
+    const hi = hexNibble(hex.charCodeAt(2 * i));
+    const lo = hexNibble(hex.charCodeAt(2 * i + 1));
+    if (hi < 0 || lo < 0) throw new FluxError(`invalid hex digest: ${hex}`, 'EINVAL');
+    out[i] = (hi << 4) | lo;
+  }
+  return out;
+}
+
+export interface ParsedBlobref {
+  hash: HashType;
+  digest: Uint8Array;
+}
+
+/** Parse and validate a blobref string; throws FluxError naming it when malformed. */
+export function parseBlobref(ref: string): ParsedBlobref {
+  const dash = ref.indexOf('-');
+  const hash = ref.slice(0, dash);
+  if (dash < 0 || (hash !== 'sha1' && hash !== 'sha256')) {
+    throw new FluxError(`invalid blobref: ${ref}`, 'EINVAL');
+  }
+  const hex = ref.slice(dash + 1);
+  if (hex.length !== DIGEST_SIZE[hash] * 2) throw new FluxError(`invalid blobref: ${ref}`, 'EINVAL');
+  try {
+    return { hash, digest: fromHex(hex) };
+  } catch {
+    throw new FluxError(`invalid blobref: ${ref}`, 'EINVAL');
+  }
+}
+
+export function formatBlobref(hash: HashType, digest: Uint8Array): string {
+  return `${hash}-${toHex(digest)}`;
+}
+
+export function isHashType(s: string): s is HashType {
+  return s === 'sha1' || s === 'sha256';
+}

@@ -1,0 +1,132 @@
+/**
+ * LZ4 *block* format (no frame), as content-sqlite stores blobs of >= 256 bytes.
+ * Pure-TS reference implementation: the decoder bounds-checks every read and write and
+ * rejects malformed blocks; the encoder is a simple greedy hash-chain-free compressor
+ * whose output any LZ4 block decoder accepts.
+ */
+import { FluxError } from '../errors.js';
+
+function malformed(why: string): never {
+  throw new FluxError(`corrupt LZ4 block: ${why}`, 'EPROTO');
+}
+
+/** Decode a block that must expand to exactly `size` bytes. */
+export function lz4DecodeBlockTS(src: Uint8Array, size: number): Uint8Array {
+  const dst = new Uint8Array(size);
+  let ip = 0;
+  let op = 0;
+  const iend = src.length;
+  while (ip < iend) {
+    const token = src[ip++]!;
+    let litLen = token >>> 4;
+    if (litLen === 15) {
+      let b: number;
+      do {
+        if (ip >= iend) malformed('truncated literal length');
+        b = src[ip++]!;
+        litLen += b;
+      } while (b === 255);
+    }
+    if (ip + litLen > iend) malformed('literals run past the end of the block');
+    if (op + litLen > size) malformed('literals overflow the declared size');
+    dst.set(src.subarray(ip, ip + litLen), op);
+    ip += litLen;
+    op += litLen;
+    if (ip === iend) break; // last sequence has literals only
+    if (ip + 2 > iend) malformed('truncated match offset');
+    const offset = src[ip]! | (src[ip + 1]! << 8);
+    ip += 2;
+    if (offset === 0 || offset > op) malformed('match offset out of range');
+    let matchLen = (token & 15) + 4;
+    if ((token & 15) === 15) {
+      let b: number;
+      do {
+        if (ip >= iend) malformed('truncated match length');
+        b = src[ip++]!;
+        matchLen += b;
+      } while (b === 255);
+    }
+    if (op + matchLen > size) malformed('match overflows the declared size');
+    let m = op - offset;
+    if (offset >= matchLen) {
+      dst.copyWithin(op, m, m + matchLen);
+      op += matchLen;
+    } else {
+      for (let i = 0; i < matchLen; i++) dst[op++] = dst[m++]!;
+    }
+  }
+  if (op !== size) malformed(`decoded ${op} bytes, expected ${size}`);
+  return dst;
+}
+
+const MIN_MATCH = 4;
+const LAST_LITERALS = 5;
+const MF_LIMIT = 12;
+const HASH_LOG = 16;
+
+function writeLength(dst: Uint8Array, op: number, len: number): number {
+  while (len >= 255) {
+    dst[op++] = 255;
+    len -= 255;
+  }
+  dst[op++] = len;
+  return op;
+}
+
+/** Worst-case compressed size of n input bytes. */
+export function lz4Bound(n: number): number {
+  return n + Math.floor(n / 255) + 16;
+}
+
+/** Compress into one LZ4 block (greedy, 64 KiB hash table of 4-byte sequences). */
+export function lz4EncodeBlockTS(src: Uint8Array): Uint8Array {
+  const n = src.length;
+  const dst = new Uint8Array(lz4Bound(n));
+  const table = new Int32Array(1 << HASH_LOG).fill(-1);
+  let op = 0;
+  let anchor = 0;
+  let ip = 0;
+  const matchLimit = n - LAST_LITERALS;
+  const read32 = (p: number) => (src[p]! | (src[p + 1]! << 8) | (src[p + 2]! << 16) | (src[p + 3]! << 24)) >>> 0;
+  const hash = (v: number) => Math.imul(v, 2654435761) >>> (32 - HASH_LOG);
+  if (n >= MF_LIMIT) {
+    while (ip < n - MF_LIMIT) {
+      const seq = read32(ip);
+      const h = hash(seq);
+      const ref = table[h]!;
+      table[h] = ip;
+      if (ref < 0 || ip - ref > 65535 || read32(ref) !== seq) {
+        ip++;
+        continue;
+      }
+      let len = MIN_MATCH;
+      while (ip + len < matchLimit && src[ref + len] === src[ip + len]) len++;
+      const litLen = ip - anchor;
+      const tokenPos = op++;
+      op = litLen >= 15 ? writeLength(dst, op, litLen - 15) : op;
+      dst.set(src.subarray(anchor, ip), op);
+      op += litLen;
+      const off = ip - ref;
+      dst[op++] = off & 255;
+      dst[op++] = off >>> 8;
+      const ml = len - MIN_MATCH;
+      op = ml >= 15 ? writeLength(dst, op, ml - 15) : op;
+      dst[tokenPos] = (Math.min(litLen, 15) << 4) | Math.min(ml, 15);
+      ip += len;
+      anchor = ip;
+    }
+  }
+  const litLen = n - anchor;
+  const tokenPos = op++;
+  op = litLen >= 15 ? writeLength(dst, op, litLen - 15) : op;
+  dst[tokenPos] = Math.min(litLen, 15) << 4;
+  dst.set(src.subarray(anchor), op);
+  op += litLen;
+  return dst.slice(0, op);
+}
+
+/** Active implementations; the WASM core swaps these in when it loads. */
+export const lz4 = {
+  decode: lz4DecodeBlockTS,
+  encode: lz4EncodeBlockTS,
+};

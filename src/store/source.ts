@@ -1,0 +1,30 @@
+/**
+ * One async interface over every content store: content.sqlite and content.files on
+ * disk (offline), and a live broker. The walk only ever sees this.
+ */
+import type { HashType } from '../blobref.js';
+import type { Checkpoint } from './checkpoint.js';
+
+export interface ContentStore {
+  /** Human-readable location for messages (a path or a URI). */
+  readonly location: string;
+  /** The store's hash; every blobref it serves uses it. */
+  readonly hashType: HashType;
+  /** Load one blob by blobref. Rejects with MissingBlobError when the store lacks it. */
+  load(blobref: string): Promise<Uint8Array>;
+  /** Checkpoints, newest first; empty when there are none. */
+  checkpoints(): Promise<Checkpoint[]>;
+  /** Root of the running KVS; only a live broker has one (offline stores throw). */
+  currentRoot(): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** A store that can also be written (restore targets). */
+export interface WritableContentStore extends ContentStore {
+  /** Store blobs; resolves to their blobrefs, in order. Idempotent for existing blobs. */
+  storeMany(blobs: readonly Uint8Array[]): Promise<string[]>;
+  /** Make everything stored so far durable. */
+  flush(): Promise<void>;
+  /** Append a checkpoint (after flush); keeps the newest few, as Flux does. */
+  putCheckpoint(ckpt: Checkpoint): Promise<void>;
+}

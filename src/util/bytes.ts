@@ -1,0 +1,58 @@
+/** Small byte helpers shared by every stage; runtime-neutral (Node, Deno). */
+
+export const utf8Encoder = new TextEncoder();
+export const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+const lossyDecoder = new TextDecoder('utf-8');
+
+export function utf8(s: string): Uint8Array {
+  return utf8Encoder.encode(s);
+}
+
+/** Strict UTF-8 decode; throws TypeError on invalid input. */
+export function fromUtf8(b: Uint8Array): string {
+  return utf8Decoder.decode(b);
+}
+
+export function fromUtf8Lossy(b: Uint8Array): string {
+  return lossyDecoder.decode(b);
+}
+
+export function concatBytes(parts: readonly Uint8Array[], total?: number): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  let n = total ?? 0;
+  if (total === undefined) for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** True when the string holds only code points below U+0080. */
+export function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
+/** Byte length of a string in UTF-8 without encoding it. */
+export function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
