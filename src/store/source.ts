@@ -12,6 +12,8 @@ export interface ContentStore {
   readonly hashType: HashType;
   /** Load one blob by blobref. Rejects with MissingBlobError when the store lacks it. */
   load(blobref: string): Promise<Uint8Array>;
+  /** Offline stores can load synchronously; the walk then skips promise overhead. */
+  loadSync?(blobref: string): Uint8Array;
   /** Checkpoints, newest first; empty when there are none. */
   checkpoints(): Promise<Checkpoint[]>;
   /** Root of the running KVS; only a live broker has one (offline stores throw). */

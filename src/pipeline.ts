@@ -1,0 +1,111 @@
+/**
+ * The dump pipeline, the only module that knows the stage order:
+ * store -> walk (+verify) -> pack (format) -> compress (filter) -> caller's sink.
+ * Time and identity come in as options; no stage reads a clock.
+ */
+import { FluxError } from './errors.js';
+import type { FilterName, FormatName } from './registry.js';
+import type { ContentStore } from './store/source.js';
+import type { ArchiveEntry } from './walk/entry.js';
+import { Walker, type BlobChecker } from './walk/walk.js';
+import type { FormatWriter } from './pack/format.js';
+import { tarWriter } from './pack/tar/writer.js';
+import { makeChecker } from './verify/checker.js';
+
+export interface DumpOptions {
+  store: ContentStore;
+  /** Archive the newest checkpoint instead of the live root. */
+  checkpoint: boolean;
+  maxreqs: number;
+  ignoreFailedRead: boolean;
+  format: FormatName;
+  filter: FilterName;
+  /** Writing to stdout (tar pads to a 10240-byte record). */
+  stdout: boolean;
+  /** Dump start time, seconds: the mtime of every entry unless --checkpoint. */
+  now: number;
+  uid: number;
+  gid: number;
+  /** Verify every blob against its blobref (default true). */
+  verify?: boolean;
+  /** Worker threads for compression. */
+  threads?: number;
+  onEntries?: (batch: readonly ArchiveEntry[]) => void;
+  onSkip?: (message: string) => void;
+}
+
+export interface DumpRoot {
+  rootref: string;
+  /** mtime for every entry. */
+  mtime: number;
+}
+
+/** The root to archive: the newest checkpoint (its timestamp, truncated) or the live root. */
+export async function chooseRoot(store: ContentStore, checkpoint: boolean, now: number): Promise<DumpRoot> {
+  if (!checkpoint) return { rootref: await store.currentRoot(), mtime: now };
+  const cks = await store.checkpoints();
+  const newest = cks[0];
+  if (!newest) throw new FluxError('error fetching checkpoints: No such file or directory', 'ENOENT');
+  return { rootref: newest.rootref, mtime: newest.timestamp > 0 ? Math.trunc(newest.timestamp) : now };
+}
+
+async function formatWriter(name: FormatName, stdout: boolean): Promise<FormatWriter> {
+  switch (name) {
+    case 'pax':
+      return tarWriter({ stdout });
+    default:
+      throw new FluxError(`archive format ${name} is not available yet`, 'ENOSYS');
+  }
+}
+
+async function compressionFilter(name: FilterName, threads?: number): Promise<TransformStream<Uint8Array, Uint8Array> | null> {
+  if (name === 'none') return null;
+  void threads;
+  throw new FluxError(`${name} compression is not available yet`, 'ENOSYS');
+}
+
+/** Archive bytes of a dump, as a WHATWG stream. Errors surface as stream errors. */
+export function dump(opts: DumpOptions): ReadableStream<Uint8Array> {
+  let entries: AsyncGenerator<ArchiveEntry[]> | undefined;
+  let writer: FormatWriter | undefined;
+  const archive = new ReadableStream<Uint8Array>(
+    {
+      async start() {
+        const root = await chooseRoot(opts.store, opts.checkpoint, opts.now);
+        const checker: BlobChecker | undefined = opts.verify === false ? undefined : await makeChecker(opts.store.hashType);
+        const walker = new Walker(opts.store, {
+          maxreqs: opts.maxreqs,
+          ignoreFailedRead: opts.ignoreFailedRead,
+          meta: { mtime: root.mtime, uid: opts.uid, gid: opts.gid, mode: 0o644 },
+          checker,
+          onSkip: opts.onSkip,
+        });
+        entries = walker.walk(root.rootref);
+        writer = await formatWriter(opts.format, opts.stdout);
+      },
+      // A pull must enqueue something (or close): the stream calls it again only then.
+      async pull(controller) {
+        for (;;) {
+          const next = await entries!.next();
+          const chunks = next.done ? await writer!.end() : await writer!.write(next.value);
+          if (!next.done) opts.onEntries?.(next.value);
+          for (const c of chunks) controller.enqueue(c);
+          if (next.done) return controller.close();
+          if (chunks.length > 0) return;
+        }
+      },
+      async cancel() {
+        await entries?.return(undefined);
+      },
+    },
+    { highWaterMark: 4 },
+  );
+  return archive;
+}
+
+/** dump() followed by the compression filter chosen for the output. */
+export async function dumpCompressed(opts: DumpOptions): Promise<ReadableStream<Uint8Array>> {
+  const filter = await compressionFilter(opts.filter, opts.threads);
+  const bytes = dump(opts);
+  return filter ? bytes.pipeThrough(filter) : bytes;
+}
