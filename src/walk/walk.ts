@@ -174,7 +174,7 @@ export class Walker {
     for (let i = 0; i < loaded.length; i++) {
       if (ok[i]) continue;
       const r = loaded[i]!;
-      r.error = new CorruptBlobError(`${r.ref}: content hash mismatch, loaded blob is ${checker.blobrefOf(r.blob!)}`);
+      r.error = new CorruptBlobError(`content does not match, it hashes to ${checker.blobrefOf(r.blob!)}`);
       r.blob = undefined;
     }
   }
@@ -182,27 +182,30 @@ export class Walker {
   #complete(r: LoadReq): void {
     const job = r.job;
     if (job.kind === 'dir') {
-      if (r.error !== undefined) return this.#fail(r.error, `${display(job.path)}: could not load content`, r.ref);
+      if (r.error !== undefined) return this.#fail(r.error, display(job.path), `could not load content (${r.ref})`, `dirref ${r.ref}`);
       this.#readDir(job.path, r.blob!);
       return;
     }
     if (job.failed) return;
     if (r.error !== undefined) {
       job.failed = true;
-      return this.#fail(r.error, `${display(job.path)}: missing blobref ${r.index}`, r.ref);
+      return this.#fail(r.error, job.path, `missing blobref ${r.index}`, `blobref ${r.index} (${r.ref})`);
     }
     job.blobs[r.index] = r.blob!;
     if (--job.remaining === 0) this.#emitFile(job.path, concatBytes(job.blobs as Uint8Array[]));
   }
 
-  /** Load failures are skippable under --ignore-failed-read; everything else is fatal. */
-  #fail(err: unknown, context: string, ref: string): void {
+  /**
+   * A blob that is missing or does not match its blobref: skipped (and reported) under
+   * --ignore-failed-read, fatal otherwise. Any other error is always fatal.
+   * Missing values are worded as flux-core words them (`KEY: missing blobref N: ...`).
+   */
+  #fail(err: unknown, key: string, missing: string, corrupt: string): void {
     let message: string;
-    if (err instanceof MissingBlobError) message = `${context}: No such file or directory`;
-    else if (err instanceof CorruptBlobError) message = `${context}: ${err.message}`;
-    else if (err instanceof FluxError) throw new FluxError(`${context}: ${err.message}`, err.code);
+    if (err instanceof MissingBlobError) message = `${key}: ${missing}: No such file or directory`;
+    else if (err instanceof CorruptBlobError) message = `${key}: ${corrupt}: ${err.message}`;
+    else if (err instanceof FluxError) throw new FluxError(`${key}: ${err.message}`, err.code);
     else throw err;
-    if (err instanceof MissingBlobError && !message.includes(ref)) message += ` (${ref})`;
     if (!this.#opts.ignoreFailedRead) throw new FluxError(message, err.code);
     this.#opts.onSkip?.(message);
   }
