@@ -62,7 +62,16 @@ export function lz4DecodeBlockTS(src: Uint8Array, size: number): Uint8Array {
 const MIN_MATCH = 4;
 const LAST_LITERALS = 5;
 const MF_LIMIT = 12;
-const HASH_LOG = 16;
+/** Hash table bits: small inputs use a small table, so encoding a 1 KiB blob stays cheap. */
+function hashLogFor(n: number): number {
+  return n < 1 << 12 ? 10 : n < 1 << 16 ? 13 : 16;
+}
+const TABLES = new Map<number, Int32Array>();
+function table(log: number): Int32Array {
+  let t = TABLES.get(log);
+  if (!t) TABLES.set(log, (t = new Int32Array(1 << log)));
+  return t.fill(-1);
+}
 
 function writeLength(dst: Uint8Array, op: number, len: number): number {
   while (len >= 255) {
@@ -78,23 +87,24 @@ export function lz4Bound(n: number): number {
   return n + Math.floor(n / 255) + 16;
 }
 
-/** Compress into one LZ4 block (greedy, 64 KiB hash table of 4-byte sequences). */
+/** Compress into one LZ4 block (greedy, a reused hash table of 4-byte sequences). */
 export function lz4EncodeBlockTS(src: Uint8Array): Uint8Array {
   const n = src.length;
   const dst = new Uint8Array(lz4Bound(n));
-  const table = new Int32Array(1 << HASH_LOG).fill(-1);
+  const hashLog = hashLogFor(n);
+  const seen = table(hashLog);
   let op = 0;
   let anchor = 0;
   let ip = 0;
   const matchLimit = n - LAST_LITERALS;
   const read32 = (p: number) => (src[p]! | (src[p + 1]! << 8) | (src[p + 2]! << 16) | (src[p + 3]! << 24)) >>> 0;
-  const hash = (v: number) => Math.imul(v, 2654435761) >>> (32 - HASH_LOG);
+  const hash = (v: number) => Math.imul(v, 2654435761) >>> (32 - hashLog);
   if (n >= MF_LIMIT) {
     while (ip < n - MF_LIMIT) {
       const seq = read32(ip);
       const h = hash(seq);
-      const ref = table[h]!;
-      table[h] = ip;
+      const ref = seen[h]!;
+      seen[h] = ip;
       if (ref < 0 || ip - ref > 65535 || read32(ref) !== seq) {
         ip++;
         continue;

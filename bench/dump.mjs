@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+// Dump throughput: flux-dump --checkpoint of a generated job store to .tar.
+// Usage: node bench/dump.mjs [--jobs 100000] [--runs 3] [--format tar] [--extra "--maxreqs=256"]
+import { parseArgs } from 'node:util';
+import { join } from 'node:path';
+import { rmSync } from 'node:fs';
+import { ensureStore, median, OUT, ROOT, size, timed } from './lib.mjs';
+
+const { values } = parseArgs({
+  options: {
+    jobs: { type: 'string', default: '100000' },
+    runs: { type: 'string', default: '3' },
+    format: { type: 'string', default: 'tar' },
+    extra: { type: 'string', default: '' },
+  },
+});
+const store = ensureStore(`jobs${values.jobs}`, ['--jobs', values.jobs, '--seed', '1']);
+const out = join(OUT, `dump.${values.format}`);
+const runs = [];
+let keys = 0;
+for (let i = 0; i < Number(values.runs); i++) {
+  rmSync(out, { force: true });
+  const argv = [process.execPath, join(ROOT, 'dist/cli/flux-dump.js'), '--store', store, '--checkpoint', ...values.extra.split(' ').filter(Boolean), out];
+  const r = timed(argv);
+  keys = Number(/archived (\d+) keys\n/.exec(r.stderr)?.[1]);
+  runs.push(r);
+  console.error(`run ${i + 1}: ${r.wall.toFixed(2)} s, peak RSS ${r.rssMiB.toFixed(0)} MiB`);
+}
+const wall = median(runs.map((r) => r.wall));
+const bytes = size(out);
+const rss = Math.max(...runs.map((r) => r.rssMiB));
+console.log(`| ${values.jobs} jobs | ${keys} keys | .${values.format} ${(bytes / 1e6).toFixed(0)} MB | ${wall.toFixed(2)} s | ${Math.round(keys / wall).toLocaleString('en')} keys/s | ${(bytes / 1e6 / wall).toFixed(0)} MB/s | ${rss.toFixed(0)} MiB |`);

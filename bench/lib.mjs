@@ -1,0 +1,37 @@
+// Shared helpers for benchmarks: run a command under /usr/bin/time for wall time and peak RSS.
+import { spawnSync } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const OUT = join(ROOT, 'bench/out');
+
+/** Run argv, return { wall (s), rssMiB, stderr }; throws on failure. */
+export function timed(argv, opts = {}) {
+  const t0 = performance.now();
+  const r = spawnSync('/usr/bin/time', ['-f', 'RSS=%M', ...argv], { encoding: 'utf8', maxBuffer: 1 << 28, ...opts });
+  const wall = (performance.now() - t0) / 1000;
+  if (r.status !== 0) throw new Error(`${argv.join(' ')} failed (${r.status}): ${r.stderr}`);
+  const m = /RSS=(\d+)/.exec(r.stderr);
+  return { wall, rssMiB: m ? Number(m[1]) / 1024 : NaN, stderr: r.stderr, stdout: r.stdout };
+}
+
+/** Generate a job store once and reuse it. */
+export function ensureStore(name, args) {
+  const path = join(OUT, name, 'content.sqlite');
+  if (!existsSync(path)) {
+    const r = spawnSync(process.execPath, [join(ROOT, 'scripts/gen-store.mjs'), '--out', path, ...args], { stdio: 'inherit' });
+    if (r.status !== 0) throw new Error('gen-store failed');
+  }
+  return path;
+}
+
+export function size(path) {
+  return statSync(path).size;
+}
+
+export function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
