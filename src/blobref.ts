@@ -55,6 +55,13 @@ export function parseBlobref(ref: string): ParsedBlobref {
   }
 }
 
+const BLOBREF = /^(?:sha1-[0-9a-f]{40}|sha256-[0-9a-f]{64})$/;
+
+/** Cheap validity check (no allocation), for validating tree objects in bulk. */
+export function isBlobref(ref: string): boolean {
+  return BLOBREF.test(ref);
+}
+
 export function formatBlobref(hash: HashType, digest: Uint8Array): string {
   return `${hash}-${toHex(digest)}`;
 }

@@ -8,8 +8,8 @@ import type { FilterName, FormatName } from './registry.js';
 import type { ContentStore } from './store/source.js';
 import type { ArchiveEntry } from './walk/entry.js';
 import { Walker, type BlobChecker } from './walk/walk.js';
-import type { FormatWriter } from './pack/format.js';
-import { tarWriter } from './pack/tar/writer.js';
+import type { FormatFactory, FormatWriter } from './pack/format.js';
+import type { FilterFactory } from './compress/filter.js';
 import { makeChecker } from './verify/checker.js';
 
 export interface DumpOptions {
@@ -49,19 +49,24 @@ export async function chooseRoot(store: ContentStore, checkpoint: boolean, now: 
   return { rootref: newest.rootref, mtime: newest.timestamp > 0 ? Math.trunc(newest.timestamp) : now };
 }
 
-async function formatWriter(name: FormatName, stdout: boolean): Promise<FormatWriter> {
-  switch (name) {
-    case 'pax':
-      return tarWriter({ stdout });
-    default:
-      throw new FluxError(`archive format ${name} is not available yet`, 'ENOSYS');
-  }
-}
+/** Format writers by name; loaded on demand so a plain tar dump loads no zip/ISO code. */
+const FORMATS: Record<FormatName, () => Promise<FormatFactory>> = {
+  pax: async () => (await import('./pack/tar/writer.js')).tarWriter,
+  zip: async () => (await import('./pack/zip/writer.js')).zipWriter,
+  cpio: async () => (await import('./pack/cpio/writer.js')).cpioWriter,
+  iso9660: async () => (await import('./pack/iso/writer.js')).isoWriter,
+};
+
+/** Compression filters by name (parallel, on the worker pool). */
+const FILTERS: Record<Exclude<FilterName, 'none'>, () => Promise<FilterFactory>> = {
+  gzip: async () => (await import('./compress/gzip.js')).gzipFilter,
+  bzip2: async () => (await import('./compress/bzip2.js')).bzip2Filter,
+  xz: async () => (await import('./compress/xz.js')).xzFilter,
+};
 
 async function compressionFilter(name: FilterName, threads?: number): Promise<TransformStream<Uint8Array, Uint8Array> | null> {
   if (name === 'none') return null;
-  void threads;
-  throw new FluxError(`${name} compression is not available yet`, 'ENOSYS');
+  return (await FILTERS[name]())(threads === undefined ? {} : { threads });
 }
 
 /** Archive bytes of a dump, as a WHATWG stream. Errors surface as stream errors. */
@@ -81,7 +86,7 @@ export function dump(opts: DumpOptions): ReadableStream<Uint8Array> {
           onSkip: opts.onSkip,
         });
         entries = walker.walk(root.rootref);
-        writer = await formatWriter(opts.format, opts.stdout);
+        writer = (await FORMATS[opts.format]())({ stdout: opts.stdout });
       },
       // A pull must enqueue something (or close): the stream calls it again only then.
       async pull(controller) {

@@ -12,7 +12,7 @@ import { fileSink } from '../sink/file.js';
 import { stdoutSink } from '../sink/stdout.js';
 import { formatHelp, parseArgs, positiveInt, UsageError, type OptionSpec } from './args.js';
 import { Progress } from './progress.js';
-import { makeSdNotifier } from './sd-notify.js';
+import { makeSdNotifier, type SdNotifier } from './sd-notify.js';
 import { installSignalCleanup, runMain } from './run.js';
 
 const PROG = 'flux-dump';
@@ -80,18 +80,21 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     return 0;
   }
   const kind = outputKind(o.outfile);
-  const notifier = o.sdNotify ? makeSdNotifier(warn, env) : undefined;
-  const progress = new Progress({
-    prog: PROG,
-    quiet: o.quiet,
-    verbose: o.verbose,
-    text: (n) => `archived ${n} keys`,
-    notifier,
-    notifyText: (n) => `flux-dump(1) has archived ${n} keys`,
-  });
   let store: ContentStore | undefined;
+  let notifier: SdNotifier | undefined;
   try {
-    store = await openStore(o.store);
+    store = await openStore(o.store, { noCache: o.noCache, namespace: env.FLUX_KVS_NAMESPACE });
+    // Live: the broker's state-machine.sd-notify RPC; offline: systemd-notify.
+    const live = (store as { sdNotifier?: () => SdNotifier }).sdNotifier;
+    notifier = o.sdNotify ? (live ? live.call(store) : makeSdNotifier(warn, env)) : undefined;
+    const progress = new Progress({
+      prog: PROG,
+      quiet: o.quiet,
+      verbose: o.verbose,
+      text: (n) => `archived ${n} keys`,
+      notifier,
+      notifyText: (n) => `flux-dump(1) has archived ${n} keys`,
+    });
     const bytes = await dumpCompressed({
       store,
       checkpoint: o.checkpoint,
@@ -109,8 +112,10 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     await bytes.pipeTo(o.outfile === '-' ? stdoutSink() : fileSink(o.outfile));
     progress.end();
   } finally {
-    await store?.close();
     await notifier?.flush();
+    await store?.close();
+    // compression workers must not keep the process alive
+    if (kind.filter !== 'none') await (await import('../compress/pool.js')).closePool();
   }
   return 0;
 }

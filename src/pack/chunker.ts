@@ -38,7 +38,9 @@ export class Chunker {
 
   #flush(): void {
     if (this.#len === 0) return;
-    this.#out.push(this.#buf.slice(0, this.#len));
+    // hand the filled buffer on and start a new one: no copy
+    this.#out.push(this.#buf.subarray(0, this.#len));
+    this.#buf = new Uint8Array(this.#size);
     this.#len = 0;
   }
 

@@ -3,7 +3,7 @@
  * (jansson `JSON_COMPACT | JSON_SORT_KEYS`). Every byte of the encoding matters: a
  * directory's blobref is the hash of exactly these bytes.
  */
-import { parseBlobref } from '../blobref.js';
+import { isBlobref } from '../blobref.js';
 import { base64Decode, base64Encode } from '../util/base64.js';
 import { fromUtf8, utf8 } from '../util/bytes.js';
 
@@ -54,14 +54,7 @@ export function compareUtf8(a: string, b: string): number {
 
 function isBlobrefArray(v: unknown): v is string[] {
   if (!Array.isArray(v) || v.length === 0) return false;
-  for (const r of v) {
-    if (typeof r !== 'string') return false;
-    try {
-      parseBlobref(r);
-    } catch {
-      return false;
-    }
-  }
+  for (const r of v) if (typeof r !== 'string' || !isBlobref(r)) return false;
   return true;
 }
 
