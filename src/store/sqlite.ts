@@ -18,6 +18,10 @@ import { SqliteFile, type SqlValue } from './sqlite-file.js';
 import type { ContentStore } from './source.js';
 
 const EMPTY = new Uint8Array(0);
+/** Parsed-page cache: the top of both b-trees plus a working set of leaves (~64 MiB at 4 KiB pages). */
+const CACHE_PAGES = 16384;
+/** The hash column comes back as its raw digest bytes (stored as TEXT). */
+const RAW_HASH = ['hash'];
 
 function asBytes(v: SqlValue): Uint8Array | null {
   if (v === null) return null;
@@ -44,12 +48,12 @@ export class SqliteStore implements ContentStore {
 
   static async open(path: string): Promise<SqliteStore> {
     await probeSqliteLock(path);
-    return new SqliteStore(path, SqliteFile.open(path));
+    return new SqliteStore(path, SqliteFile.open(path, { cachePages: CACHE_PAGES }));
   }
 
   /** From the digest length of the first object, else the checkpoint, else sha1. */
   #detectHash(): HashType {
-    for (const row of this.#db.scan('objects', { rawText: true })) {
+    for (const row of this.#db.scan('objects', { rawText: RAW_HASH })) {
       const h = asBytes(row.values[0]!);
       if (h?.length === DIGEST_SIZE.sha256) return 'sha256';
       return 'sha1';
