@@ -4,6 +4,7 @@
 //                          [--appends K] [--size-factor F]
 import { parseArgs } from 'node:util';
 import { genStore } from '../dist/gen/gen-store.js';
+import { installWasmLz4 } from '../dist/wasm/lz4.js';
 
 const { values } = parseArgs({
   options: {
@@ -16,6 +17,7 @@ const { values } = parseArgs({
     timestamp: { type: 'string', default: '1795690510.5299776' },
   },
 });
+await installWasmLz4(); // LZ4 blocks via the WASM core
 const t0 = performance.now();
 const r = genStore({
   out: values.out,

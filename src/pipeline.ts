@@ -10,7 +10,8 @@ import type { ArchiveEntry } from './walk/entry.js';
 import { Walker, type BlobChecker } from './walk/walk.js';
 import type { FormatFactory, FormatWriter } from './pack/format.js';
 import type { FilterFactory } from './compress/filter.js';
-import { makeChecker } from './verify/checker.js';
+import { createBlobVerifier } from './verify/verify.js';
+import { initCore } from './wasm/init.js';
 
 export interface DumpOptions {
   store: ContentStore;
@@ -76,8 +77,9 @@ export function dump(opts: DumpOptions): ReadableStream<Uint8Array> {
   const archive = new ReadableStream<Uint8Array>(
     {
       async start() {
+        await initCore();
         const root = await chooseRoot(opts.store, opts.checkpoint, opts.now);
-        const checker: BlobChecker | undefined = opts.verify === false ? undefined : await makeChecker(opts.store.hashType);
+        const checker: BlobChecker | undefined = opts.verify === false ? undefined : await createBlobVerifier(opts.store.hashType);
         const walker = new Walker(opts.store, {
           maxreqs: opts.maxreqs,
           ignoreFailedRead: opts.ignoreFailedRead,

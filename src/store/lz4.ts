@@ -29,7 +29,9 @@ export function lz4DecodeBlockTS(src: Uint8Array, size: number): Uint8Array {
     }
     if (ip + litLen > iend) malformed('literals run past the end of the block');
     if (op + litLen > size) malformed('literals overflow the declared size');
-    dst.set(src.subarray(ip, ip + litLen), op);
+    if (litLen < 32) {
+      for (let i = 0; i < litLen; i++) dst[op + i] = src[ip + i]!; // no subarray garbage for short runs
+    } else dst.set(src.subarray(ip, ip + litLen), op);
     ip += litLen;
     op += litLen;
     if (ip === iend) break; // last sequence has literals only
@@ -48,7 +50,7 @@ export function lz4DecodeBlockTS(src: Uint8Array, size: number): Uint8Array {
     }
     if (op + matchLen > size) malformed('match overflows the declared size');
     let m = op - offset;
-    if (offset >= matchLen) {
+    if (offset >= matchLen && matchLen >= 32) {
       dst.copyWithin(op, m, m + matchLen);
       op += matchLen;
     } else {

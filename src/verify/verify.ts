@@ -1,0 +1,90 @@
+/**
+ * Blob verification: does a blob hash to the blobref it was loaded by? Compares the hex
+ * digits of the blobref with the raw digest in place (no hex string or parsed digest per
+ * blob), and hashes a whole batch of loaded blobs in one Digester.digestMany call.
+ */
+import { formatBlobref } from '../blobref.js';
+import { getDigester, initWasm, type Digester } from './digest.js';
+import type { HashType } from '../blobref.js';
+
+/** Value of a lowercase hex digit, or -1 (blobrefs are lowercase, RFC 10). */
+function nibble(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  return -1;
+}
+
+/**
+ * True when `blobref` is `<hash>-<hex>` for exactly these digest bytes
+ * (`digests[offset .. offset + size)`). A blobref of another hash type never matches.
+ */
+export function blobrefMatches(blobref: string, hash: HashType, digests: Uint8Array, offset: number, size: number): boolean {
+  const start = hash.length + 1;
+  if (blobref.length !== start + 2 * size || !blobref.startsWith(hash) || blobref.charCodeAt(hash.length) !== 45 /* - */) {
+    return false;
+  }
+  for (let i = 0; i < size; i++) {
+    const hi = nibble(blobref.charCodeAt(start + 2 * i));
+    const lo = nibble(blobref.charCodeAt(start + 2 * i + 1));
+    if (hi < 0 || lo < 0 || ((hi << 4) | lo) !== digests[offset + i]) return false;
+  }
+  return true;
+}
+
+/** Does `blob` hash to `blobref` under the digester's hash? */
+export function verifyBlob(digester: Digester, blobref: string, blob: Uint8Array): boolean {
+  return blobrefMatches(blobref, digester.hashType, digester.digest(blob), 0, digester.digestSize);
+}
+
+/**
+ * Batch form: ok[i] = 1 when blobs[i] hashes to blobrefs[i], else 0. All blobs are hashed
+ * in one digestMany call (small ones in WASM batches, large ones by node:crypto).
+ */
+export function verifyBlobs(digester: Digester, blobrefs: readonly string[], blobs: readonly Uint8Array[]): Uint8Array {
+  if (blobrefs.length !== blobs.length) {
+    throw new RangeError(`verifyBlobs: ${blobrefs.length} blobrefs for ${blobs.length} blobs`);
+  }
+  const size = digester.digestSize;
+  const digests = digester.digestMany(blobs);
+  const ok = new Uint8Array(blobs.length);
+  for (let i = 0; i < blobs.length; i++) {
+    ok[i] = blobrefMatches(blobrefs[i]!, digester.hashType, digests, i * size, size) ? 1 : 0;
+  }
+  return ok;
+}
+
+export interface BlobMismatch {
+  index: number;
+  /** The blobref the blob was loaded by. */
+  expected: string;
+  /** The blobref its bytes really have. */
+  actual: string;
+}
+
+/** The blobs that do not hash to their blobrefs, with both blobrefs for the error message. */
+export function findMismatches(digester: Digester, blobrefs: readonly string[], blobs: readonly Uint8Array[]): BlobMismatch[] {
+  const ok = verifyBlobs(digester, blobrefs, blobs);
+  const bad: BlobMismatch[] = [];
+  for (let i = 0; i < ok.length; i++) {
+    if (ok[i] === 0) {
+      bad.push({ index: i, expected: blobrefs[i]!, actual: formatBlobref(digester.hashType, digester.digest(blobs[i]!)) });
+    }
+  }
+  return bad;
+}
+
+/** The walk's checker shape (`BlobChecker` in src/walk/walk.ts), over the WASM digester. */
+export interface BlobVerifier {
+  check(refs: readonly string[], blobs: readonly Uint8Array[]): Uint8Array;
+  blobrefOf(blob: Uint8Array): string;
+}
+
+/** Loads the WASM core (once) and returns a verifier for stores using `hash`. */
+export async function createBlobVerifier(hash: HashType): Promise<BlobVerifier> {
+  await initWasm();
+  const digester = getDigester(hash);
+  return {
+    check: (refs, blobs) => verifyBlobs(digester, refs, blobs),
+    blobrefOf: (blob) => formatBlobref(hash, digester.digest(blob)),
+  };
+}
