@@ -35,17 +35,17 @@ export class Progress {
   /** Account for keys in order; `names` are listed under -v. */
   add(names: readonly string[]): void {
     let out = '';
-    let lastNotify = -1;
+    const notifier = this.#o.notifyText ? this.#o.notifier : undefined;
     for (const name of names) {
       const n = ++this.#n;
       if (n < 10 || n % 100 === 0) {
         if (!this.#o.quiet && !this.#o.verbose) out += `\r${this.#o.prog}: ${this.#o.text(n)}`;
-        lastNotify = n;
+        // the same cadence as flux-core; the offline notifier throttles itself
+        notifier?.status(this.#o.notifyText!(n));
       }
       if (this.#o.verbose && !this.#o.quiet) out += `${name}\n`;
     }
     if (out) this.#write(out);
-    if (lastNotify >= 0 && this.#o.notifier && this.#o.notifyText) this.#o.notifier.status(this.#o.notifyText(lastNotify));
   }
 
   end(): void {

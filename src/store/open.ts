@@ -26,6 +26,9 @@ function looksLikeFilesDir(dir: string): boolean {
 /** Decide what LOCATION is without opening it. */
 export function resolveStore(location: string): ResolvedStore {
   if (location.startsWith('local://')) return { kind: 'broker', path: location };
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
+    throw new FluxError(`${location}: only local:// broker URIs are supported (run on the broker's node, or use --store offline)`, 'EINVAL');
+  }
   let st;
   try {
     st = statSync(location);
@@ -42,12 +45,25 @@ export function resolveStore(location: string): ResolvedStore {
   throw new FluxError(`${location}: no content.sqlite or content.files found here`, 'ENOENT');
 }
 
-export type BrokerOpener = (uri: string) => Promise<ContentStore>;
+export interface OpenStoreOptions {
+  /** Live only: bypass the broker's content cache (content-backing.* on rank 0). */
+  noCache?: boolean;
+  /** Live only: KVS namespace for the current root (FLUX_KVS_NAMESPACE; default primary). */
+  namespace?: string | undefined;
+}
+
+export type BrokerOpener = (uri: string, opts: OpenStoreOptions) => Promise<ContentStore>;
 
 /** The live broker client registers itself here (kept out of the offline import graph). */
 export const brokerOpener: { open: BrokerOpener | null } = { open: null };
 
-export async function openStore(location: string): Promise<ContentStore> {
+/** Load the broker client only when a `local://` URI is opened. */
+async function loadBrokerOpener(): Promise<BrokerOpener> {
+  if (!brokerOpener.open) brokerOpener.open = (await import('../broker/store.js')).openBrokerStore;
+  return brokerOpener.open;
+}
+
+export async function openStore(location: string, opts: OpenStoreOptions = {}): Promise<ContentStore> {
   const r = resolveStore(location);
   switch (r.kind) {
     case 'sqlite':
@@ -55,9 +71,6 @@ export async function openStore(location: string): Promise<ContentStore> {
     case 'files':
       return new FilesStore(r.path);
     case 'broker':
-      if (!brokerOpener.open) {
-        throw new FluxError(`${location}: live brokers are not supported yet; use --store with an offline content.sqlite or content.files`, 'ENOSYS');
-      }
-      return brokerOpener.open(r.path);
+      return (await loadBrokerOpener())(r.path, opts);
   }
 }
