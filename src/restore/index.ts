@@ -1,0 +1,215 @@
+/**
+ * flux-restore as a library: archive in, KVS tree out, into an offline content store,
+ * with flux-core's exact content addresses.
+ *
+ *   input bytes -> [decompress] -> archive reader (batches of entries, in order)
+ *     -> per batch: validate keys; hash value blobs (>= 72 bytes) in groups of maxreqs
+ *        and store them; put each key's tree object into the in-memory tree, in order
+ *     -> at the end: directories bottom-up, canonical encoding, stored -> root dirref
+ *     -> flush (durable) -> checkpoint {"version":1,"rootref":...,"sequence":0,...}
+ *
+ * Nothing here depends on timing: the root blobref is a function of the archive alone.
+ */
+import type { HashType } from '../blobref.js';
+import type { Compression } from '../compress/decompress.js';
+import { makeSdNotifier, type SdNotifier } from '../cli/sd-notify.js';
+import { FluxError } from '../errors.js';
+import { getDigester, initWasm } from '../verify/digest.js';
+import { installWasmLz4 } from '../wasm/lz4.js';
+import { overLimit } from './entry.js';
+import { openArchive, type ArchiveFormat } from './input.js';
+import { keyComponents } from './paths.js';
+import { RestoreProgress } from './progress.js';
+import { registerTemporary, releaseTemporary } from './temporaries.js';
+import { newStoreTemp, openTarget, type RestoreTarget } from './target.js';
+import { KvsTree, symlinkText } from './tree.js';
+import { storeWorkerPath, WorkerTarget } from './worker-target.js';
+
+/** Values shorter than a blobref string (with its NUL) are stored inline, as Flux does. */
+export const BLOBREF_MAX_STRING_SIZE = 72;
+export const DEFAULT_MAXREQS = 256;
+
+export interface RestoreOptions {
+  /** Archive path, or '-' for stdin. */
+  input: string;
+  /** The stream read for '-' (default: process.stdin). */
+  stdin?: AsyncIterable<Uint8Array>;
+  /** Write the root as the store's new checkpoint. */
+  checkpoint?: boolean;
+  /** Commit the root under this KVS key: needs a running instance. */
+  key?: string | undefined;
+  /** Offline store: statedir, *.sqlite, or content.files directory. */
+  store?: string | undefined;
+  /** Hash for a new store (an existing store's own hash wins). */
+  hash?: HashType | undefined;
+  /** Skip values larger than this many bytes; 0 = no limit. */
+  sizeLimit?: number;
+  /** Blobs hashed and stored per batch (flux-core: concurrent store requests). */
+  maxreqs?: number;
+  verbose?: boolean;
+  quiet?: boolean;
+  sdNotify?: boolean;
+  /** Accepted for compatibility; an offline store has no cache to bypass. */
+  noCache?: boolean;
+  /**
+   * Compress and write blobs on a worker thread (default), overlapping with reading and
+   * hashing; false stores in-process.
+   */
+  storeWorker?: boolean;
+  /** stderr (progress, messages). */
+  write?: (s: string) => void;
+  env?: Record<string, string | undefined>;
+  /** Seconds since the epoch; the checkpoint time when every entry has mtime 0. */
+  now?: () => number;
+}
+
+export interface RestoreResult {
+  rootref: string;
+  keys: number;
+  blobs: number;
+  /** The checkpoint's timestamp. */
+  timestamp: number;
+  format: ArchiveFormat;
+  compression: Compression;
+  /** The store written (the resolved file or directory). */
+  store: string;
+  hash: HashType;
+}
+
+export function noTargetError(): FluxError {
+  return new FluxError('Please specify a restore target with --checkpoint or --key', 'EINVAL');
+}
+
+export function keyNeedsInstanceError(): FluxError {
+  return new FluxError('--key needs a running Flux instance (FLUX_URI) and is not supported offline; use --checkpoint with --store', 'ENOSYS');
+}
+
+/** First characters of a blobref a human wants to see (`sha1-7ac6c1de`). */
+function shortBlobref(ref: string): string {
+  return ref.slice(0, ref.indexOf('-') + 1 + 8);
+}
+
+export async function restore(o: RestoreOptions): Promise<RestoreResult> {
+  const maxreqs = o.maxreqs ?? DEFAULT_MAXREQS;
+  if (!Number.isInteger(maxreqs) || maxreqs <= 0) throw new FluxError(`invalid value for maxreqs: ${maxreqs}`, 'EINVAL');
+  const sizeLimit = o.sizeLimit ?? 0;
+  if (!o.checkpoint) throw o.key !== undefined ? keyNeedsInstanceError() : noTargetError();
+  if (o.store === undefined) {
+    throw new FluxError('no store to restore into: give --store=LOCATION (a statedir, a .sqlite file or a content.files directory)', 'EINVAL');
+  }
+  const write = o.write ?? ((s: string) => void process.stderr.write(s));
+  const quiet = o.quiet ?? false;
+
+  // WASM hashing (many small blobs per call) and LZ4; without them the TS/node:crypto
+  // fallbacks give the same bytes, only slower.
+  await Promise.all([initWasm().catch(() => undefined), installWasmLz4().catch(() => undefined)]);
+
+  const archive = await openArchive(o.input, { sizeLimit, ...(o.stdin ? { stdin: o.stdin } : {}) });
+  // A new content.sqlite is built under a temporary name (see SqliteWriter): known here,
+  // so a signal handler can remove it even while the store worker owns it.
+  const building = newStoreTemp(o.store);
+  if (building !== undefined) registerTemporary(building);
+  let target: RestoreTarget | undefined;
+  let notifier: SdNotifier | undefined;
+  let progress: RestoreProgress | undefined;
+  try {
+    const workerPath = o.storeWorker === false ? undefined : storeWorkerPath();
+    target = workerPath !== undefined ? await WorkerTarget.open(workerPath, { location: o.store, hash: o.hash }) : openTarget(o.store, o.hash);
+    const t = target;
+    if (o.hash !== undefined && !t.createdHash && t.hashType !== o.hash) {
+      write(`flux-restore: ${t.location} already holds ${t.hashType} blobs; ignoring --hash=${o.hash}\n`);
+    }
+    notifier = o.sdNotify ? makeSdNotifier((msg) => write(`flux-restore: ${msg}\n`), o.env ?? process.env) : undefined;
+    const p = new RestoreProgress({ quiet, verbose: o.verbose ?? false, write, notifier });
+    progress = p;
+
+    const digester = getDigester(t.hashType);
+    const ds = digester.digestSize;
+    /** Hash and store blobs, at most maxreqs per store call; their digests, concatenated. */
+    const storeBlobs = async (blobs: Uint8Array[]): Promise<Uint8Array> => {
+      if (blobs.length <= maxreqs) {
+        const digests = digester.digestMany(blobs);
+        await t.putDigested(digests, blobs);
+        return digests;
+      }
+      const all = new Uint8Array(blobs.length * ds);
+      for (let start = 0; start < blobs.length; start += maxreqs) {
+        const group = blobs.slice(start, start + maxreqs);
+        const digests = digester.digestMany(group);
+        await t.putDigested(digests, group);
+        all.set(digests, start * ds);
+      }
+      return all;
+    };
+
+    const tree = new KvsTree(t.hashType);
+    let maxMtime = 0;
+    const where = o.input === '-' ? 'stdin' : o.input;
+    const limits = { sizeLimit, where };
+    const parts: string[][] = [];
+    for await (const batch of archive.entries) {
+      // 1. keys checked and value blobs gathered, in archive order
+      const blobs: Uint8Array[] = [];
+      parts.length = batch.length;
+      for (let i = 0; i < batch.length; i++) {
+        const entry = batch[i]!;
+        if (entry.mtime > maxMtime) maxMtime = entry.mtime;
+        if (entry.type === 'other') continue;
+        parts[i] = keyComponents(entry.path, where);
+        if (entry.type === 'file' && !overLimit(entry.size, limits) && entry.data.length >= BLOBREF_MAX_STRING_SIZE) {
+          blobs.push(entry.data);
+        }
+      }
+      // 2. blobs hashed and handed to the store
+      const digests = blobs.length > 0 ? await storeBlobs(blobs) : undefined;
+      // 3. tree objects put in archive order: a later entry for a key wins
+      let r = 0;
+      for (let i = 0; i < batch.length; i++) {
+        const entry = batch[i]!;
+        if (entry.type === 'other') continue;
+        const key = parts[i]!;
+        if (entry.type === 'symlink') {
+          tree.put(key, symlinkText(entry.linkTarget), entry.path);
+          p.addKey(`${entry.path} -> ${entry.linkTarget}`);
+        } else if (overLimit(entry.size, limits)) {
+          p.skipped(entry.path, entry.size, sizeLimit);
+        } else if (entry.data.length >= BLOBREF_MAX_STRING_SIZE) {
+          tree.put(key, tree.valrefLeaf(digests!.subarray(r * ds, (r + 1) * ds)), entry.path);
+          r++;
+          p.addBlobs(1);
+          p.addKey(entry.path);
+        } else {
+          tree.put(key, tree.valLeaf(entry.data), entry.path);
+          p.addKey(entry.path);
+        }
+      }
+      p.flush();
+    }
+
+    const rootref = await tree.storeDirectories((dirs) => {
+      p.addBlobs(dirs.length);
+      return storeBlobs(dirs);
+    }, maxreqs);
+    await t.flush();
+    p.end();
+    if (!quiet) p.message(`writing snapshot ${shortBlobref(rootref)} to checkpoint for next KVS start`);
+    const timestamp = maxMtime > 0 ? maxMtime : (o.now ?? (() => Date.now() / 1000))();
+    await t.putCheckpoint({ version: 1, rootref, sequence: 0, timestamp });
+    return {
+      rootref,
+      keys: p.keys,
+      blobs: p.blobs,
+      timestamp,
+      format: archive.format,
+      compression: archive.compression,
+      store: t.location,
+      hash: t.hashType,
+    };
+  } finally {
+    progress?.flush(); // what a failing batch printed before the error
+    await notifier?.flush();
+    await target?.close();
+    await archive.close();
+    if (building !== undefined) releaseTemporary(building);
+  }
+}
