@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
  * flux-restore [OPTIONS] INFILE: restore a KVS snapshot from an archive (any format and
- * compression, told from its bytes; `-` is stdin) into an offline content store. A thin
- * layer over restore(): options are parsed once here; errors print as one line.
+ * compression, told from its bytes; `-` is stdin) into an offline content store
+ * (--store) or a running instance (FLUX_URI, or --store=local://PATH; --key needs one).
+ * A thin layer over restore(): options are parsed once here; errors print as one line.
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

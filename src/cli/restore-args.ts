@@ -1,10 +1,11 @@
 /**
  * flux-restore's command line -> RestoreOptions, normalised once: flux-core's options
- * plus --store and --hash for offline stores.
+ * plus --store and --hash for offline stores. Without --store the restore goes to the
+ * running instance FLUX_URI names (as flux-core's does); --store=local://PATH names one.
  */
 import { isHashType, type HashType } from '../blobref.js';
 import { FluxError } from '../errors.js';
-import { keyNeedsInstanceError, noTargetError, type RestoreOptions } from '../restore/index.js';
+import { isLiveLocation, keyNeedsInstanceError, noTargetError, type RestoreOptions } from '../restore/index.js';
 import { parseArgs, UsageError, type OptionSpec } from './args.js';
 
 export const RESTORE_USAGE = 'flux-restore [OPTIONS] INFILE';
@@ -19,8 +20,8 @@ export const RESTORE_OPTIONS: readonly OptionSpec[] = [
   { long: 'size-limit', arg: 'SIZE', help: 'Do not restore blobs greater than SIZE bytes' },
   { long: 'maxreqs', arg: 'N', help: 'Max blobs per content store batch (default 256)' },
   { long: 'sd-notify', help: 'Send status updates to systemd (NOTIFY_SOCKET)' },
-  { long: 'store', arg: 'LOCATION', help: 'Offline store: a statedir, a .sqlite file or a content.files dir' },
-  { long: 'hash', arg: 'sha1|sha256', help: 'Hash for a new store (an existing store keeps its own)' },
+  { long: 'store', arg: 'LOCATION', help: 'A statedir, a .sqlite file, a content.files dir, or local:// (default: FLUX_URI)' },
+  { long: 'hash', arg: 'sha1|sha256', help: 'Hash for a new offline store (existing stores and instances keep their own)' },
 ];
 
 const SIZE_SCALE: Record<string, number> = {
@@ -54,6 +55,7 @@ export function parseMaxreqs(s: string): number {
 export type RestoreCliOptions = RestoreOptions & {
   input: string;
   checkpoint: boolean;
+  /** An offline location, or a broker URI (FLUX_URI when --store is absent). */
   store: string;
   maxreqs: number;
   sizeLimit: number;
@@ -75,15 +77,13 @@ export function normaliseRestoreArgs(argv: readonly string[], env: Record<string
   }
   const checkpoint = opts.has('checkpoint');
   const key = str('key');
-  if (!checkpoint) throw key !== undefined ? keyNeedsInstanceError() : noTargetError();
-  const store = str('store');
+  if (!checkpoint && key === undefined) throw noTargetError();
+  // No --store: the running instance FLUX_URI names, as flux-core's restore does.
+  const store = str('store') ?? (env.FLUX_URI || undefined);
+  // --key commits through the KVS: only a running instance has one.
+  if (!checkpoint && (store === undefined || !isLiveLocation(store))) throw keyNeedsInstanceError();
   if (store === undefined) {
-    throw new FluxError(
-      env.FLUX_URI
-        ? 'restoring through a running instance (FLUX_URI) is not supported yet: give --store=LOCATION for an offline store'
-        : 'no store to restore into: give --store=LOCATION (a statedir, a .sqlite file or a content.files directory)',
-      'EINVAL',
-    );
+    throw new FluxError('no store to restore into: give --store=LOCATION (a statedir, a .sqlite file or a content.files directory) or set FLUX_URI to a running instance', 'EINVAL');
   }
   return {
     input: operands[0]!,

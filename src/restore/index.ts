@@ -1,6 +1,6 @@
 /**
- * flux-restore as a library: archive in, KVS tree out, into an offline content store,
- * with flux-core's exact content addresses.
+ * flux-restore as a library: archive in, KVS tree out, into an offline content store or
+ * a running instance (a `local://` URI), with flux-core's exact content addresses.
  *
  *   input bytes -> [decompress] -> archive reader (batches of entries, in order)
  *     -> per batch: validate keys; hash value blobs (>= 72 bytes) in groups of maxreqs
@@ -8,9 +8,16 @@
  *     -> at the end: directories bottom-up, canonical encoding, stored -> root dirref
  *     -> flush (durable) -> checkpoint {"version":1,"rootref":...,"sequence":0,...}
  *
+ * Live (LiveRestoreTarget): the same blobs go out as content.store requests, the hash is
+ * the instance's (attr.get content.hash), and the end is flux-core's: --checkpoint =
+ * content.flush then checkpoint-put (open refuses while the KVS runs); --key = kvs.commit
+ * of the root dirref at KEY, then content.flush. --no-cache writes through
+ * content-backing.* and skips the flush.
+ *
  * Nothing here depends on timing: the root blobref is a function of the archive alone.
  */
 import type { HashType } from '../blobref.js';
+import { LiveRestoreTarget } from '../broker/restore-target.js';
 import type { Compression } from '../compress/decompress.js';
 import { makeSdNotifier, type SdNotifier } from '../cli/sd-notify.js';
 import { FluxError } from '../errors.js';
@@ -36,20 +43,20 @@ export interface RestoreOptions {
   stdin?: AsyncIterable<Uint8Array>;
   /** Write the root as the store's new checkpoint. */
   checkpoint?: boolean;
-  /** Commit the root under this KVS key: needs a running instance. */
+  /** Commit the root under this KVS key: needs a running instance (ignored with checkpoint). */
   key?: string | undefined;
-  /** Offline store: statedir, *.sqlite, or content.files directory. */
+  /** Offline store (statedir, *.sqlite, or content.files directory), or a `local://` broker URI. */
   store?: string | undefined;
-  /** Hash for a new store (an existing store's own hash wins). */
+  /** Hash for a new offline store (an existing store's or the instance's own hash wins). */
   hash?: HashType | undefined;
   /** Skip values larger than this many bytes; 0 = no limit. */
   sizeLimit?: number;
-  /** Blobs hashed and stored per batch (flux-core: concurrent store requests). */
+  /** Blobs hashed and stored per batch; live, also content.store requests in flight. */
   maxreqs?: number;
   verbose?: boolean;
   quiet?: boolean;
   sdNotify?: boolean;
-  /** Accepted for compatibility; an offline store has no cache to bypass. */
+  /** Live: bypass the broker's content cache (content-backing.*, no flush). Offline: no effect. */
   noCache?: boolean;
   /**
    * Compress and write blobs on a worker thread (default), overlapping with reading and
@@ -67,13 +74,15 @@ export interface RestoreResult {
   rootref: string;
   keys: number;
   blobs: number;
-  /** The checkpoint's timestamp. */
+  /** The checkpoint's timestamp (computed with --key too, though nothing records it). */
   timestamp: number;
   format: ArchiveFormat;
   compression: Compression;
-  /** The store written (the resolved file or directory). */
+  /** The store written (the resolved file or directory, or the broker URI). */
   store: string;
   hash: HashType;
+  /** --key: the instance's new KVS root after the commit. */
+  committed?: { rootref: string; rootseq: number };
 }
 
 export function noTargetError(): FluxError {
@@ -82,6 +91,11 @@ export function noTargetError(): FluxError {
 
 export function keyNeedsInstanceError(): FluxError {
   return new FluxError('--key needs a running Flux instance (FLUX_URI) and is not supported offline; use --checkpoint with --store', 'ENOSYS');
+}
+
+/** A running instance rather than an offline store: `local://...` (or another URI scheme, refused by the client). */
+export function isLiveLocation(location: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(location);
 }
 
 /** First characters of a blobref a human wants to see (`sha1-7ac6c1de`). */
@@ -93,10 +107,14 @@ export async function restore(o: RestoreOptions): Promise<RestoreResult> {
   const maxreqs = o.maxreqs ?? DEFAULT_MAXREQS;
   if (!Number.isInteger(maxreqs) || maxreqs <= 0) throw new FluxError(`invalid value for maxreqs: ${maxreqs}`, 'EINVAL');
   const sizeLimit = o.sizeLimit ?? 0;
-  if (!o.checkpoint) throw o.key !== undefined ? keyNeedsInstanceError() : noTargetError();
-  if (o.store === undefined) {
-    throw new FluxError('no store to restore into: give --store=LOCATION (a statedir, a .sqlite file or a content.files directory)', 'EINVAL');
+  if (!o.checkpoint && o.key === undefined) throw noTargetError();
+  const location = o.store;
+  const live = location !== undefined && isLiveLocation(location);
+  if (!o.checkpoint && !live) throw keyNeedsInstanceError();
+  if (location === undefined) {
+    throw new FluxError('no store to restore into: give --store=LOCATION (a statedir, a .sqlite file or a content.files directory) or a local:// URI', 'EINVAL');
   }
+  const env = o.env ?? process.env;
   const write = o.write ?? ((s: string) => void process.stderr.write(s));
   const quiet = o.quiet ?? false;
 
@@ -107,19 +125,35 @@ export async function restore(o: RestoreOptions): Promise<RestoreResult> {
   const archive = await openArchive(o.input, { sizeLimit, ...(o.stdin ? { stdin: o.stdin } : {}) });
   // A new content.sqlite is built under a temporary name (see SqliteWriter): known here,
   // so a signal handler can remove it even while the store worker owns it.
-  const building = newStoreTemp(o.store);
+  const building = live ? undefined : newStoreTemp(location);
   if (building !== undefined) registerTemporary(building);
   let target: RestoreTarget | undefined;
+  let liveTarget: LiveRestoreTarget | undefined;
   let notifier: SdNotifier | undefined;
   let progress: RestoreProgress | undefined;
   try {
-    const workerPath = o.storeWorker === false ? undefined : storeWorkerPath();
-    target = workerPath !== undefined ? await WorkerTarget.open(workerPath, { location: o.store, hash: o.hash }) : openTarget(o.store, o.hash);
+    if (live) {
+      // --checkpoint: open refuses while the KVS runs. The instance's content.hash decides.
+      liveTarget = await LiveRestoreTarget.open(location, {
+        checkpoint: o.checkpoint ?? false,
+        noCache: o.noCache ?? false,
+        maxreqs,
+        namespace: env.FLUX_KVS_NAMESPACE || undefined,
+      });
+      target = liveTarget;
+    } else {
+      const workerPath = o.storeWorker === false ? undefined : storeWorkerPath();
+      target = workerPath !== undefined ? await WorkerTarget.open(workerPath, { location, hash: o.hash }) : openTarget(location, o.hash);
+    }
     const t = target;
     if (o.hash !== undefined && !t.createdHash && t.hashType !== o.hash) {
-      write(`flux-restore: ${t.location} already holds ${t.hashType} blobs; ignoring --hash=${o.hash}\n`);
+      const holds = live ? `uses ${t.hashType} (content.hash)` : `already holds ${t.hashType} blobs`;
+      write(`flux-restore: ${t.location} ${holds}; ignoring --hash=${o.hash}\n`);
     }
-    notifier = o.sdNotify ? makeSdNotifier((msg) => write(`flux-restore: ${msg}\n`), o.env ?? process.env) : undefined;
+    if (o.sdNotify) {
+      // Live: state-machine.sd-notify through the broker, as flux-core does.
+      notifier = liveTarget ? liveTarget.sdNotifier() : makeSdNotifier((msg) => write(`flux-restore: ${msg}\n`), env);
+    }
     const p = new RestoreProgress({ quiet, verbose: o.verbose ?? false, write, notifier });
     progress = p;
 
@@ -190,11 +224,19 @@ export async function restore(o: RestoreOptions): Promise<RestoreResult> {
       p.addBlobs(dirs.length);
       return storeBlobs(dirs);
     }, maxreqs);
-    await t.flush();
-    p.end();
-    if (!quiet) p.message(`writing snapshot ${shortBlobref(rootref)} to checkpoint for next KVS start`);
     const timestamp = maxMtime > 0 ? maxMtime : (o.now ?? (() => Date.now() / 1000))();
-    await t.putCheckpoint({ version: 1, rootref, sequence: 0, timestamp });
+    let committed: RestoreResult['committed'];
+    if (o.checkpoint) {
+      await t.flush(); // live: content.flush (nothing with --no-cache)
+      p.end();
+      if (!quiet) p.message(`writing snapshot ${shortBlobref(rootref)} to checkpoint for next KVS start`);
+      await t.putCheckpoint({ version: 1, rootref, sequence: 0, timestamp });
+    } else {
+      // --key (live only, checked above): commit first, then flush, as flux-core does.
+      committed = await liveTarget!.commit(o.key!, rootref);
+      await liveTarget!.flush();
+      p.end();
+    }
     return {
       rootref,
       keys: p.keys,
@@ -204,6 +246,7 @@ export async function restore(o: RestoreOptions): Promise<RestoreResult> {
       compression: archive.compression,
       store: t.location,
       hash: t.hashType,
+      ...(committed ? { committed } : {}),
     };
   } finally {
     progress?.flush(); // what a failing batch printed before the error
