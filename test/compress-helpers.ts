@@ -49,15 +49,24 @@ export async function through(
   pieceSizes: readonly number[] = [input.length || 1],
 ): Promise<Uint8Array> {
   const collected = collect(stream.readable);
+  collected.catch(() => {}); // awaited below, after the writes
   const writer = stream.writable.getWriter();
-  let off = 0;
-  for (let i = 0; off < input.length; i++) {
-    const n = Math.max(1, pieceSizes[i % pieceSizes.length]!);
-    await writer.write(input.slice(off, off + n));
-    off += n;
+  let writeError: unknown;
+  try {
+    let off = 0;
+    for (let i = 0; off < input.length; i++) {
+      const n = Math.max(1, pieceSizes[i % pieceSizes.length]!);
+      await writer.write(input.slice(off, off + n));
+      off += n;
+    }
+    await writer.close();
+  } catch (err) {
+    writeError = err;
   }
-  await writer.close();
-  return collected;
+  // A failed stage errors both sides: report the readable side's error, the real cause.
+  const out = await collected;
+  if (writeError !== undefined) throw writeError;
+  return out;
 }
 
 export async function collect(readable: ReadableStream<Uint8Array>): Promise<Uint8Array> {
