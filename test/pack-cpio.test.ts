@@ -11,6 +11,8 @@ import {
   compareTree,
   generatedEntries,
   removeDir,
+  restoreReadBack,
+  restoreView,
   run,
   SMALL_TAR,
   smallEntries,
@@ -168,6 +170,17 @@ describe('cpio writer', () => {
     expect(records.map((r) => parseInt(r.fields[2]!, 8))).toEqual(records.map((_, i) => i + 1));
     expect(new Set(records.map((r) => r.fields[6]))).toEqual(new Set(['000001']));
     expect(new Set(records.map((r) => r.fields[1]))).toEqual(new Set(['000000']));
+  });
+
+  it('the project\'s own restore reader gives back every entry', async () => {
+    for (const [name, entries] of [['small', smallEntries()], ['generated', generatedEntries()]] as const) {
+      const archive = join(work, `restore-${name}.cpio`);
+      await writeArchive(cpioWriter, entries, archive);
+      const back = await restoreReadBack(archive);
+      expect(back.format).toBe('cpio-odc');
+      const byPath = (a: { path: string }, b: { path: string }) => (a.path < b.path ? -1 : 1);
+      expect(back.entries.sort(byPath)).toEqual(restoreView(entries).sort(byPath));
+    }
   });
 
   it('rejects what odc cannot hold with a FluxError naming the entry', () => {

@@ -8,6 +8,7 @@ import { lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FormatFactory } from '../../src/pack/format.js';
+import { openArchive } from '../../src/restore/input.js';
 import type { ArchiveEntry } from '../../src/walk/entry.js';
 
 export const SMALL_TAR = '../shared/fixtures/flux-0.88/small/small.tar';
@@ -191,6 +192,31 @@ export function compareTree(dir: string, entries: readonly ArchiveEntry[], opts:
     if (opts.owner && (st.uid !== e.uid || st.gid !== e.gid)) problems.push(`${e.path}: owner ${st.uid}:${st.gid} != ${e.uid}:${e.gid}`);
   }
   return problems;
+}
+
+/**
+ * Read an archive back with the project's own restore readers (what `flux-restore`
+ * uses): files and symlinks in archive order, data copied out of the reader's buffers.
+ */
+export async function restoreReadBack(archive: string): Promise<{ format: string; entries: Omit<ArchiveEntry, 'mode' | 'uid' | 'gid'>[] }> {
+  const opened = await openArchive(archive, { sizeLimit: 0 });
+  const entries: Omit<ArchiveEntry, 'mode' | 'uid' | 'gid'>[] = [];
+  try {
+    for await (const batch of opened.entries) {
+      for (const e of batch) {
+        if (e.type === 'other') continue;
+        entries.push({ path: e.path, type: e.type, data: new Uint8Array(e.data), linkTarget: e.linkTarget, mtime: e.mtime });
+      }
+    }
+  } finally {
+    await opened.close();
+  }
+  return { format: opened.format, entries };
+}
+
+/** What restoreReadBack should give for `entries` (order aside). */
+export function restoreView(entries: readonly ArchiveEntry[]): Omit<ArchiveEntry, 'mode' | 'uid' | 'gid'>[] {
+  return entries.map((e) => ({ path: e.path, type: e.type, data: e.data, linkTarget: e.linkTarget, mtime: e.mtime }));
 }
 
 /** Extract with `bsdtar -xf` into a fresh directory under os.tmpdir(). */
