@@ -5,10 +5,12 @@
  * Joliet tree (UCS-2 names); failing both, from plain ISO names without their `;1`.
  */
 import { FluxError } from '../errors.js';
-import { fromUtf8 } from '../util/bytes.js';
+import { concatBytes, fromUtf8 } from '../util/bytes.js';
 import { EMPTY, overLimit, type ReaderOptions, type RestoreEntry } from './entry.js';
 import type { RandomAccess } from './random-access.js';
 
+const DOT = new Uint8Array([0x2e]);
+const DOTDOT = new Uint8Array([0x2e, 0x2e]);
 const SECTOR = 2048;
 const FIRST_DESCRIPTOR = 16 * SECTOR;
 const MAX_DESCRIPTORS = 64;
@@ -167,9 +169,11 @@ class IsoReader {
   /** Parse the SUSP entries of a record, following CE continuation areas. */
   async rockRidge(systemUse: Uint8Array): Promise<RockRidge> {
     const rr: RockRidge = { relocated: false, zisofs: false };
-    let name: string | undefined;
+    // NM and SL pieces are joined as BYTES before decoding: a writer may split a name
+    // or a symlink component inside a multi-byte UTF-8 character
+    let name: Uint8Array[] | undefined;
     const linkParts: string[] = [];
-    let linkPart: string | undefined; // component being continued
+    let linkPart: Uint8Array[] | undefined; // component being continued
     let linkRoot = false;
     let area = systemUse.subarray(Math.min(this.#suspSkip, systemUse.length));
     for (let hop = 0; hop < MAX_CE_CHAIN; hop++) {
@@ -181,20 +185,20 @@ class IsoReader {
         if (sig(e, 0, 'ST')) break;
         if (sig(e, 0, 'NM') && len >= 5) {
           const f = e[4]!;
-          const part = f & 0x02 ? '.' : f & 0x04 ? '..' : this.#utf8(e.subarray(5), 'Rock Ridge name');
-          name = (name ?? '') + part;
+          const part = f & 0x02 ? DOT : f & 0x04 ? DOTDOT : e.subarray(5);
+          (name ??= []).push(part);
         } else if (sig(e, 0, 'PX') && len >= 12) {
           rr.mode = le32(e, 4);
         } else if (sig(e, 0, 'SL') && len >= 5) {
           for (let q = 5; q + 2 <= e.length; ) {
             const cf = e[q]!;
             const cl = e[q + 1]!;
-            const text = cf & 0x02 ? '.' : cf & 0x04 ? '..' : cf & 0x08 ? '' : this.#utf8(e.subarray(q + 2, q + 2 + cl), 'symlink target');
+            const piece = cf & 0x02 ? DOT : cf & 0x04 ? DOTDOT : e.subarray(q + 2, q + 2 + cl);
             if (cf & 0x08) linkRoot = linkParts.length === 0 && linkPart === undefined;
             else {
-              linkPart = (linkPart ?? '') + text;
+              (linkPart ??= []).push(piece);
               if (!(cf & 0x01)) {
-                linkParts.push(linkPart);
+                linkParts.push(this.#utf8(concatBytes(linkPart), 'symlink target'));
                 linkPart = undefined;
               }
             }
@@ -221,8 +225,8 @@ class IsoReader {
       if (ce === undefined) break;
       area = await this.#readExtent(ce.block, ce.offset, ce.length);
     }
-    if (linkPart !== undefined) linkParts.push(linkPart);
-    if (name !== undefined) rr.name = name;
+    if (linkPart !== undefined) linkParts.push(this.#utf8(concatBytes(linkPart), 'symlink target'));
+    if (name !== undefined) rr.name = this.#utf8(concatBytes(name), 'Rock Ridge name');
     if (linkRoot || linkParts.length > 0) rr.symlink = (linkRoot ? '/' : '') + linkParts.join('/');
     return rr;
   }

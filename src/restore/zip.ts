@@ -171,7 +171,7 @@ function parseMember(cd: Uint8Array, where: string, index: number): Member {
       if (compSize === U32_MAX) compSize = next('compressed size');
       if (localOffset === U32_MAX) localOffset = next('offset');
     } else if (id === EXTRA_TIMESTAMP && len >= 5 && (extra[body]! & 1) !== 0) {
-      mtime = ev.getInt32(body + 1, true);
+      mtime = ev.getUint32(body + 1, true); // unsigned, as libarchive reads it (mtimes past 2038)
     } else if (id === EXTRA_UNICODE_PATH && len > 5 && extra[body] === 1) {
       try {
         name = fromUtf8(extra.subarray(body + 5, body + len));
