@@ -1,5 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FluxError } from '../src/errors.js';
@@ -140,13 +143,17 @@ describe('WASM LZ4 block codec', () => {
   });
 
   it('decodes the LZ4 blobs flux-core 0.88 wrote to content.sqlite (and they hash to their keys)', () => {
-    const db = new Database(FIXTURE, { readonly: true, fileMustExist: true });
+    // read a private copy: better-sqlite3 leaves -wal/-shm beside a WAL database it opens
+    const dir = mkdtempSync(join(tmpdir(), 'fluxdump-lz4-'));
+    copyFileSync(FIXTURE, join(dir, 'content.sqlite'));
+    const db = new Database(join(dir, 'content.sqlite'), { readonly: true, fileMustExist: true });
     const rows = db.prepare('SELECT CAST(hash AS BLOB) AS hash, size, object FROM objects WHERE size >= 0').all() as {
       hash: Buffer;
       size: number;
       object: Buffer;
     }[];
     db.close();
+    rmSync(dir, { recursive: true, force: true });
     expect(rows.length).toBe(9); // the fixture's README: 24 objects, 9 of them LZ4 blocks
     for (const row of rows) {
       const blob = codec.decode(new Uint8Array(row.object), row.size);
