@@ -1,0 +1,173 @@
+/**
+ * The engine behind the gzip, bzip2 and xz filters: cut the byte stream into fixed-size
+ * chunks, compress each INDEPENDENTLY on the worker pool into one complete gzip member /
+ * bzip2 stream / xz stream, and emit the results in input order. Concatenated members
+ * are standard (RFC 1952 §2.2, bzip2 and xz multi-stream), so gzip, bzip2, xz, GNU tar,
+ * bsdtar and flux restore read the output as one file.
+ *
+ * Memory is bounded whatever the input size: at most `2 * threads` chunks exist at once
+ * (queued, compressing, or compressed but waiting for an earlier one), plus the chunk
+ * being filled. When that window is full, transform() awaits the oldest chunk, so the
+ * TransformStream accepts no more input while the pool is saturated. Output order is the
+ * queue order, never completion order: the bytes are the same for any thread count.
+ */
+import type { FilterOptions } from './filter.js';
+import { getCompressor, type Codec, type GzipEngine } from './codecs.js';
+import { compressOnPool, defaultThreads, prewarm } from './pool.js';
+
+export interface ChunkedCodec {
+  codec: Codec;
+  /** Bytes per independently compressed member/stream (measured per codec). */
+  chunkSize: number;
+  /**
+   * Chunks shorter than this are compressed on the calling thread: below it, starting or
+   * messaging a worker costs more than the compression itself (measured per codec).
+   */
+  inlineBelow: number;
+  gzipEngine?: GzipEngine;
+}
+
+export interface ChunkedFilterOptions extends FilterOptions {
+  /** Override the codec's chunk size (tests, tuning). */
+  chunkSize?: number;
+  /** Override the inline threshold (tests: 0 forces every chunk onto the pool). */
+  inlineBelow?: number;
+  /** Observe each chunk as it is handed to a compressor (tests: read-ahead accounting). */
+  onChunk?: (index: number, length: number) => void;
+}
+
+/** One chunk's result slot in the ordered output queue. */
+interface Pending {
+  result: Promise<Uint8Array>;
+  /** Set once `result` has settled, so finished heads can be emitted without waiting. */
+  settled: boolean;
+}
+
+/**
+ * Chunk buffers, recycled. Allocating a fresh 4 MiB buffer per chunk cost more main-thread
+ * time than everything else the filter does (zero-fill and page faults, contended by the
+ * compressing workers: ~1 s per 100 MB in a profile), so buffers are SharedArrayBuffers
+ * the workers read in place and that are reused once their chunk is compressed. Without
+ * SharedArrayBuffer (a browser that is not cross-origin isolated), each chunk gets a
+ * fresh ArrayBuffer that is transferred, and nothing is recycled.
+ */
+function chunkBuffers(size: number): { take(): Uint8Array; give(buf: Uint8Array): void } {
+  const free: Uint8Array[] = [];
+  const shared = typeof SharedArrayBuffer === 'function';
+  return {
+    take: () => free.pop() ?? new Uint8Array(shared ? new SharedArrayBuffer(size) : new ArrayBuffer(size)),
+    give: (buf) => {
+      if (buf.buffer instanceof ArrayBuffer) return; // transferred: detached now
+      free.push(buf);
+    },
+  };
+}
+
+/** A counting semaphore: at most `limit` chunks compress at once, granted in FIFO order. */
+function semaphore(limit: number): { acquire(): Promise<void>; release(): void } {
+  let active = 0;
+  const waiters: Array<() => void> = [];
+  return {
+    acquire() {
+      if (active < limit) {
+        active++;
+        return Promise.resolve();
+      }
+      return new Promise<void>((resolve) => waiters.push(resolve));
+    },
+    release() {
+      const next = waiters.shift();
+      if (next) next(); // the slot passes straight to the next waiter
+      else active--;
+    },
+  };
+}
+
+export function chunkedFilter(spec: ChunkedCodec, opts: ChunkedFilterOptions = {}): TransformStream<Uint8Array, Uint8Array> {
+  const threads = Math.max(1, Math.floor(opts.threads ?? defaultThreads()));
+  const chunkSize = opts.chunkSize ?? spec.chunkSize;
+  const inlineBelow = opts.inlineBelow ?? spec.inlineBelow;
+  if (!(chunkSize >= 1)) throw new RangeError(`chunk size must be at least 1 byte, got ${chunkSize}`);
+  const window = 2 * threads;
+  const running = semaphore(threads);
+  const buffers = chunkBuffers(chunkSize);
+  const queue: Pending[] = [];
+  let chunkIndex = 0;
+  let fill: Uint8Array | null = null;
+  let filled = 0;
+  let warmed = false;
+
+  const compressChunk = async (buf: Uint8Array, length: number): Promise<Uint8Array> => {
+    await running.acquire();
+    try {
+      if (length < inlineBelow) {
+        const compress = await getCompressor(spec.codec, spec.gzipEngine);
+        return compress(buf.subarray(0, length));
+      }
+      // The buffer holds this chunk alone: shared with (or transferred to) the worker.
+      return await compressOnPool(spec.codec, buf.buffer, length, threads, spec.gzipEngine);
+    } finally {
+      running.release();
+      buffers.give(buf); // only now: the worker may read it until its task settles
+    }
+  };
+
+  const submit = (buf: Uint8Array, length: number): void => {
+    const index = chunkIndex++; // not inside `onChunk?.(...)`: that skips its arguments
+    opts.onChunk?.(index, length);
+    const slot: Pending = { result: compressChunk(buf, length), settled: false };
+    // Rejections surface when the chunk reaches the head of the queue; until then, keep
+    // them from being reported as unhandled.
+    slot.result.then(
+      () => (slot.settled = true),
+      () => (slot.settled = true),
+    );
+    queue.push(slot);
+  };
+
+  /**
+   * Emit chunks from the head in order: every one already finished, then wait for more
+   * until at most `keep` remain queued.
+   */
+  const drain = async (controller: TransformStreamDefaultController<Uint8Array>, keep: number): Promise<void> => {
+    while (queue.length > 0 && (queue.length > keep || queue[0]!.settled)) {
+      const out = await queue[0]!.result;
+      queue.shift();
+      controller.enqueue(out);
+    }
+  };
+
+  return new TransformStream<Uint8Array, Uint8Array>({
+    async transform(chunk, controller) {
+      // Once the input reaches half the inline threshold, it will most likely need the
+      // pool: start the workers now, while the first chunk is still being filled.
+      if (!warmed && chunkIndex === 0 && filled + chunk.length >= inlineBelow / 2 && chunkSize >= inlineBelow) {
+        warmed = true;
+        prewarm(spec.codec, threads, spec.gzipEngine);
+      }
+      let off = 0;
+      while (off < chunk.length) {
+        fill ??= buffers.take();
+        const n = Math.min(chunkSize - filled, chunk.length - off);
+        // The one copy: into a buffer we own, so a worker can read it later.
+        fill.set(n === chunk.length ? chunk : chunk.subarray(off, off + n), filled);
+        filled += n;
+        off += n;
+        if (filled === chunkSize) {
+          submit(fill, filled);
+          fill = null;
+          filled = 0;
+          // Pool saturated: wait for the oldest chunk before taking more input.
+          await drain(controller, window - 1);
+        }
+      }
+      await drain(controller, window - 1); // finished chunks go out as soon as they can
+    },
+    async flush(controller) {
+      // An empty stream still becomes one valid (empty) member, as `gzip </dev/null` does.
+      if (filled > 0 || chunkIndex === 0) submit(fill ?? buffers.take(), filled);
+      fill = null;
+      await drain(controller, 0);
+    },
+  });
+}

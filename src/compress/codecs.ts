@@ -1,0 +1,194 @@
+/**
+ * One-shot chunk compressors: bytes in, one complete gzip member / bzip2 stream / xz
+ * stream out. The chunked filters run these on the worker pool (worker.ts) and, for small
+ * inputs, inline; concatenating their outputs gives a standard multi-member file.
+ *
+ * Every codec is loaded lazily and once per thread: the bzip2 WASM instance and the lzma
+ * addon cost start-up time and memory that a gzip-only dump should not pay.
+ */
+
+export type Codec = 'gzip' | 'bzip2' | 'xz';
+
+/** libarchive's default levels, which flux-dump inherits. */
+export const GZIP_LEVEL = 6;
+export const BZIP2_BLOCK_SIZE_100K = 9;
+export const XZ_PRESET = 6;
+
+/** A loaded compressor: synchronous, pure, returns a buffer the caller owns. */
+export type ChunkCompressor = (input: Uint8Array) => Uint8Array;
+
+/** gzip header fields we pin so the bytes never depend on the clock or the platform. */
+const GZIP_MTIME_OFFSET = 4;
+const GZIP_MTIME_SIZE = 4;
+const GZIP_OS_OFFSET = 9;
+/** RFC 1952 OS code 3 = Unix: what zlib writes on Unix and fflate always writes. */
+export const GZIP_OS_UNIX = 3;
+
+export type GzipEngine = 'node:zlib' | 'fflate';
+
+/**
+ * Fix the member header: MTIME 0 (no clocks in the pipeline; both engines already write 0
+ * when not asked otherwise) and OS = Unix, whatever platform zlib was built for. Neither
+ * field is covered by a checksum (we never set FHCRC).
+ */
+function pinGzipHeader(member: Uint8Array): Uint8Array {
+  member.fill(0, GZIP_MTIME_OFFSET, GZIP_MTIME_OFFSET + GZIP_MTIME_SIZE);
+  member[GZIP_OS_OFFSET] = GZIP_OS_UNIX;
+  return member;
+}
+
+/** gzip with node:zlib (native zlib; about 4x fflate here). Null where node:zlib is absent. */
+async function loadNodeGzip(): Promise<ChunkCompressor | null> {
+  let zlib: typeof import('node:zlib');
+  try {
+    zlib = await import('node:zlib');
+  } catch {
+    return null;
+  }
+  return (input) => {
+    const out = zlib.gzipSync(input, { level: GZIP_LEVEL });
+    return pinGzipHeader(new Uint8Array(out.buffer, out.byteOffset, out.byteLength));
+  };
+}
+
+/** gzip with fflate (pure JS): the fallback for runtimes without node:zlib. */
+async function loadFflateGzip(): Promise<ChunkCompressor> {
+  const { gzipSync } = await import('fflate');
+  // mtime 0: fflate otherwise stamps Date.now() into the header.
+  return (input) => pinGzipHeader(gzipSync(input, { level: GZIP_LEVEL, mtime: 0 }));
+}
+
+export async function loadGzip(engine?: GzipEngine): Promise<ChunkCompressor> {
+  if (engine !== 'fflate') {
+    const native = await loadNodeGzip();
+    if (native) return native;
+    if (engine === 'node:zlib') throw new Error('node:zlib is not available in this runtime');
+  }
+  return loadFflateGzip();
+}
+
+/**
+ * The parts of the Emscripten module of bzip2-wasm we use. Its own wrapper class is not
+ * used: it captures HEAPU8 before malloc, so the view is detached as soon as the heap
+ * grows, and it defaults the output capacity to the input size (BZ_OUTBUFF_FULL on
+ * incompressible data).
+ */
+interface Bzip2Module {
+  HEAPU8: Uint8Array;
+  _malloc(size: number): number;
+  _free(ptr: number): void;
+  getValue(ptr: number, type: 'i32'): number;
+  setValue(ptr: number, value: number, type: 'i32'): void;
+  _BZ2_bzBuffToBuffCompress(
+    dest: number,
+    destLenPtr: number,
+    source: number,
+    sourceLen: number,
+    blockSize100k: number,
+    verbosity: number,
+    workFactor: number,
+  ): number;
+}
+
+/** bzlib's documented default (also what `bzip2` uses). */
+const BZIP2_WORK_FACTOR = 30;
+const BZ_OK = 0;
+
+/** bzlib's guarantee: output fits in 1% more than the input plus 600 bytes. */
+export function bzip2Bound(inputLength: number): number {
+  return inputLength + Math.ceil(inputLength / 100) + 600;
+}
+
+/**
+ * Instantiate bzip2-wasm without letting it change the host. Its loader needs
+ * `__dirname` and `require` as globals in Node and installs process-wide
+ * 'uncaughtException' / 'unhandledRejection' handlers that rethrow: we provide the
+ * globals only while it loads, then take back all of it.
+ */
+async function loadBzip2Module(): Promise<Bzip2Module> {
+  const g = globalThis as Record<string, unknown>;
+  const saved = { __dirname: Object.getOwnPropertyDescriptor(g, '__dirname'), require: Object.getOwnPropertyDescriptor(g, 'require') };
+  const proc = g.process as NodeJS.EventEmitter | undefined;
+  const events = ['uncaughtException', 'unhandledRejection'];
+  const before = proc ? events.map((e) => proc.listeners(e)) : [];
+  try {
+    const { default: BZip2 } = await import('bzip2-wasm');
+    const wrapper = new BZip2();
+    await wrapper.init();
+    return (wrapper as unknown as { wasmModule: Bzip2Module }).wasmModule;
+  } finally {
+    for (const key of ['__dirname', 'require'] as const) {
+      const d = saved[key];
+      if (d) Object.defineProperty(g, key, d);
+      else delete g[key];
+    }
+    if (proc) {
+      events.forEach((e, i) => {
+        for (const l of proc.listeners(e)) if (!before[i]!.includes(l)) proc.removeListener(e, l as (...args: unknown[]) => void);
+      });
+    }
+  }
+}
+
+/**
+ * One bzip2 stream per call. Input and output regions in the WASM heap are allocated once
+ * and reused (grown only if a bigger chunk comes), so the heap stops growing after the
+ * first chunk; HEAPU8 is re-read after every call that may have grown it anyway (bzlib
+ * mallocs its ~7.6 MB state per call).
+ */
+export async function loadBzip2(): Promise<ChunkCompressor> {
+  const m = await loadBzip2Module();
+  const lenPtr = m._malloc(4);
+  let capacity = 0;
+  let inPtr = 0;
+  let outPtr = 0;
+  const reserve = (n: number): void => {
+    if (n <= capacity) return;
+    if (capacity) {
+      m._free(inPtr);
+      m._free(outPtr);
+    }
+    capacity = n;
+    inPtr = m._malloc(n);
+    outPtr = m._malloc(bzip2Bound(n));
+    if (!inPtr || !outPtr) throw new Error(`bzip2: cannot allocate ${n} bytes in the WASM heap`);
+  };
+  return (input) => {
+    reserve(Math.max(input.length, 1));
+    m.HEAPU8.set(input, inPtr);
+    const bound = bzip2Bound(input.length);
+    m.setValue(lenPtr, bound, 'i32');
+    const rc = m._BZ2_bzBuffToBuffCompress(outPtr, lenPtr, inPtr, input.length, BZIP2_BLOCK_SIZE_100K, 0, BZIP2_WORK_FACTOR);
+    if (rc !== BZ_OK) throw new Error(`bzip2: compression failed with code ${rc}`);
+    const n = m.getValue(lenPtr, 'i32');
+    return m.HEAPU8.slice(outPtr, outPtr + n);
+  };
+}
+
+/**
+ * xz with @napi-rs/lzma (Rust lzma-rust2, prebuilt addon). `xz.compressSync` uses preset 6
+ * with a CRC64 check, like `xz -6`; a test pins that it equals `XzCompressor({preset: 6})`.
+ * It runs on the calling thread, unlike the Compressor class whose finish() hops to
+ * another thread, so a pool worker is exactly one core.
+ */
+export async function loadXz(): Promise<ChunkCompressor> {
+  const { xz } = await import('@napi-rs/lzma');
+  return (input) => {
+    const out = xz.compressSync(input);
+    return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+  };
+}
+
+const loaded = new Map<string, Promise<ChunkCompressor>>();
+
+/** The compressor for `codec` in this thread, loaded on first use. */
+export function getCompressor(codec: Codec, gzipEngine?: GzipEngine): Promise<ChunkCompressor> {
+  const key = codec === 'gzip' ? `gzip:${gzipEngine ?? 'auto'}` : codec;
+  let p = loaded.get(key);
+  if (!p) {
+    p = codec === 'gzip' ? loadGzip(gzipEngine) : codec === 'bzip2' ? loadBzip2() : loadXz();
+    loaded.set(key, p);
+    p.catch(() => loaded.delete(key));
+  }
+  return p;
+}

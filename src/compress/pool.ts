@@ -1,0 +1,119 @@
+/**
+ * The one worker pool for compression (piscina). Created on first use, sized from the
+ * core count (or the largest `threads` any filter asked for), reused by every filter
+ * for the life of the process. Idle workers are unref'd by piscina, so a forgotten pool
+ * never keeps the process alive; the CLI still calls closePool() at exit to end them
+ * promptly.
+ */
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import type { Piscina } from 'piscina';
+import type { Codec, GzipEngine } from './codecs.js';
+import type { CompressTask } from './worker.js';
+
+/** The worker entry next to this module once compiled (dist/compress/worker.js). */
+const WORKER_URL = new URL('./worker.js', import.meta.url);
+/**
+ * When this module runs from src/ (vitest transpiles TypeScript in-process, but worker
+ * threads get plain Node), the compiled worker in dist/ is used instead.
+ */
+const DIST_WORKER_URL = new URL('../../dist/compress/worker.js', import.meta.url);
+
+export function workerPath(): string {
+  const own = fileURLToPath(WORKER_URL);
+  if (existsSync(own)) return own;
+  const dist = fileURLToPath(DIST_WORKER_URL);
+  if (existsSync(dist)) return dist;
+  throw new Error(`compression worker not found at ${own} or ${dist}: run \`npm run build:ts\``);
+}
+
+export function defaultThreads(): number {
+  return Math.max(1, availableParallelism());
+}
+
+let pool: Piscina<CompressTask, ArrayBuffer> | null = null;
+/** Codecs already loaded (or loading) in the current pool's workers. */
+let primed = new Set<string>();
+/** Pools replaced by a bigger one, still finishing their tasks. */
+const retiring = new Set<Promise<void>>();
+
+/** piscina itself is loaded on first use: inputs compressed inline never pay for it. */
+const loadPiscina = () => import('piscina');
+let piscina: ReturnType<typeof loadPiscina> | null = null;
+
+async function getPool(threads: number): Promise<Piscina<CompressTask, ArrayBuffer>> {
+  if (pool && pool.maxThreads >= threads) return pool;
+  const { Piscina } = await (piscina ??= loadPiscina());
+  if (pool && pool.maxThreads >= threads) return pool; // created while we waited
+  if (pool) {
+    const old = pool;
+    const closing = old.close().finally(() => retiring.delete(closing));
+    retiring.add(closing);
+  }
+  const size = Math.max(threads, defaultThreads());
+  primed = new Set();
+  pool = new Piscina<CompressTask, ArrayBuffer>({
+    filename: workerPath(),
+    minThreads: size,
+    maxThreads: size,
+    // Workers hold a warm codec (bzip2 WASM heap, lzma state); keep them while the
+    // process runs. They are unref'd when idle, so this never delays exit.
+    idleTimeout: Number.POSITIVE_INFINITY,
+  });
+  return pool;
+}
+
+/**
+ * Compress `length` bytes of `input` on the pool. A SharedArrayBuffer is shared with the
+ * worker (the caller must not touch it until the promise settles); an ArrayBuffer is
+ * TRANSFERRED (detached here), so pass one you own outright.
+ */
+export async function compressOnPool(
+  codec: Codec,
+  input: SharedArrayBuffer | ArrayBuffer,
+  length: number,
+  threads: number,
+  gzipEngine?: GzipEngine,
+): Promise<Uint8Array> {
+  const task: CompressTask = { codec, input, length };
+  if (gzipEngine) task.gzipEngine = gzipEngine;
+  const p = await getPool(threads);
+  const out = await (input instanceof ArrayBuffer ? p.run(task, { transferList: [input] }) : p.run(task));
+  return new Uint8Array(out);
+}
+
+/**
+ * Start the pool and load `codec` in its workers now, in the background, so that the
+ * first real chunk does not wait for worker start-up (~0.1-0.4 s: thread, module graph,
+ * WASM compile or addon load). Filters call this as soon as they know they will use the
+ * pool. One empty task per worker: piscina hands each to an idle worker.
+ */
+export function prewarm(codec: Codec, threads: number, gzipEngine?: GzipEngine): void {
+  const key = `${codec}:${gzipEngine ?? ''}`;
+  getPool(threads).then(
+    (p) => {
+      if (primed.has(key)) return;
+      primed.add(key);
+      for (let i = 0; i < p.maxThreads; i++) {
+        const task: CompressTask = { codec, input: new ArrayBuffer(0), length: 0 };
+        if (gzipEngine) task.gzipEngine = gzipEngine;
+        p.run(task).catch(() => primed.delete(key)); // a real task will report the failure
+      }
+    },
+    () => {}, // a real task will report the failure
+  );
+}
+
+/** Worker threads currently running (0 before first use and after closePool). */
+export function poolThreads(): number {
+  return pool?.threads.length ?? 0;
+}
+
+/** End every worker; the next compressOnPool() starts a fresh pool. Safe to call twice. */
+export async function closePool(): Promise<void> {
+  const p = pool;
+  pool = null;
+  primed = new Set();
+  await Promise.all([p?.destroy(), ...retiring]);
+}
