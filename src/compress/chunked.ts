@@ -44,7 +44,7 @@ interface Pending {
 }
 
 /**
- * Chunk buffers, recycled. Allocating a fresh 4 MiB buffer per chunk cost more main-thread
+ * Chunk buffers, recycled. Allocating a fresh buffer per chunk cost more main-thread
  * time than everything else the filter does (zero-fill and page faults, contended by the
  * compressing workers: ~1 s per 100 MB in a profile), so buffers are SharedArrayBuffers
  * the workers read in place and that are reused once their chunk is compressed. Without
