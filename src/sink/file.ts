@@ -3,9 +3,10 @@
  * and renamed over OUTFILE only when the archive is complete. On any failure the
  * temporary is removed, so OUTFILE is never left half-written.
  */
-import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, renameSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { FluxError } from '../errors.js';
+import { writeAll } from '../util/fs.js';
 
 export function tempPathFor(outfile: string): string {
   const rand = Math.random().toString(36).slice(2, 8);
@@ -40,8 +41,7 @@ export function fileSink(outfile: string): WritableStream<Uint8Array> {
   return new WritableStream<Uint8Array>({
     write(chunk) {
       try {
-        let off = 0;
-        while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
+        writeAll(fd, chunk);
       } catch (err) {
         discard();
         throw new FluxError(`${outfile}: write error: ${(err as Error).message}`, (err as NodeJS.ErrnoException).code ?? 'EIO');

@@ -10,7 +10,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import {
-  closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync,
+  closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { DIGEST_SIZE, formatBlobref, isHashType, parseBlobref, type HashType } from '../blobref.js';
@@ -19,6 +19,7 @@ import { formatCheckpoint, parseCheckpoint, type Checkpoint } from './checkpoint
 import { CHECKPOINT_FILE } from './files.js';
 import type { WritableContentStore } from './source.js';
 import { getDigester } from '../verify/digest.js';
+import { fsyncPath, writeAll } from '../util/fs.js';
 
 const BLOB_NAME = /^(sha1|sha256)-[0-9a-f]+$/;
 
@@ -39,20 +40,6 @@ export function existingFilesHash(dir: string): HashType | undefined {
     if (isHashType(hash)) return hash;
   }
   return undefined;
-}
-
-function writeAll(fd: number, data: Uint8Array): void {
-  let off = 0;
-  while (off < data.length) off += writeSync(fd, data, off, data.length - off);
-}
-
-function fsyncPath(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 export class FilesWriter implements WritableContentStore {

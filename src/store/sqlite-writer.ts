@@ -14,7 +14,7 @@
  * Like a running broker, the writer holds the database with locking_mode=EXCLUSIVE, and
  * it refuses (busy timeout 0) a database another process holds.
  */
-import { closeSync, existsSync, fsyncSync, linkSync, openSync, rmSync } from 'node:fs';
+import { existsSync, linkSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { DIGEST_SIZE, formatBlobref, isHashType, parseBlobref, type HashType } from '../blobref.js';
 import { FluxError, MissingBlobError } from '../errors.js';
@@ -23,6 +23,7 @@ import { lz4 } from './lz4.js';
 import { isBusyError, openSqlite, sqliteErrorCode, type SqlDatabase, type SqlStatement, type SqlValue } from './sqlite-binding.js';
 import type { WritableContentStore } from './source.js';
 import { getDigester } from '../verify/digest.js';
+import { fsyncPath } from '../util/fs.js';
 
 /** Flux's statements; SQLite keeps this text (minus IF NOT EXISTS) in sqlite_master. */
 export const OBJECTS_TABLE_SQL = 'CREATE TABLE IF NOT EXISTS objects(  hash BLOB PRIMARY KEY,  size INT,  object BLOB,  epoch INT DEFAULT 0)';
@@ -141,15 +142,6 @@ function openWithTables(path: string, journal: 'WAL' | 'OFF'): SqlDatabase {
   }
 }
 
-function fsyncFile(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 export class SqliteWriter implements WritableContentStore {
   readonly location: string;
   readonly hashType: HashType;
@@ -214,7 +206,7 @@ export class SqliteWriter implements WritableContentStore {
     db.exec('PRAGMA journal_mode=WAL');
     db.close();
     this.#db = undefined;
-    fsyncFile(tmp);
+    fsyncPath(tmp);
     try {
       linkSync(tmp, this.location);
     } catch (err) {
@@ -226,7 +218,7 @@ export class SqliteWriter implements WritableContentStore {
       rmSync(tmp, { force: true });
     }
     this.#building = undefined;
-    fsyncFile(dirname(this.location));
+    fsyncPath(dirname(this.location));
     this.#use(openWithTables(this.location, 'WAL'));
   }
 
