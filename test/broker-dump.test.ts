@@ -5,7 +5,6 @@
  * errors must read as flux-core prints them, and the archive must be the same whatever
  * the broker does with response order. Plus a cut connection and snapshot consistency.
  */
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,7 +16,8 @@ import { genStore } from '../src/gen/gen-store.js';
 import { openStore } from '../src/store/open.js';
 import type { ContentStore } from '../src/store/source.js';
 import { makeVal } from '../src/walk/treeobj.js';
-import { BrokerPeer, type PeerOptions } from './peer/broker-peer.js';
+import type { PeerOptions } from './peer/broker-peer.js';
+import { peerPool, runLive } from './peer/live-cli.js';
 import { decodeChunks, loadCapture, servedBlobs, WIRE, type Capture } from './peer/capture.js';
 import { DUMP_CLI, SMALL, tempDir } from './helpers/paths.js';
 import { readTar, type TarMember } from './helpers/tar.js';
@@ -28,34 +28,10 @@ afterAll(() => t.cleanup());
 let n = 0;
 const out = (name: string) => join(t.dir, `${n++}-${name}`);
 
-interface Run {
-  status: number | null;
-  stderr: string;
-}
-
-/** The CLI as a child process (async: the peer lives in this process's event loop). */
-function dumpLive(uri: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [DUMP_CLI, ...args], {
-      env: { ...process.env, FLUX_URI: uri, NOTIFY_SOCKET: '', FLUX_KVS_NAMESPACE: '', ...env },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stderr }));
-  });
-}
-
-const peers: BrokerPeer[] = [];
-async function startPeer(opts: PeerOptions): Promise<BrokerPeer> {
-  const p = await BrokerPeer.start(opts);
-  peers.push(p);
-  return p;
-}
-afterEach(async () => {
-  for (const p of peers.splice(0)) await p.stop();
-});
+const dumpLive = (uri: string, args: string[], env?: Record<string, string>) => runLive(DUMP_CLI, uri, args, env);
+const pool = peerPool();
+const startPeer = pool.start;
+afterEach(pool.stopAll);
 
 let small: ContentStore;
 beforeAll(async () => {

@@ -6,7 +6,6 @@
  * --maxreqs or on the order the broker answers in; a cut connection is one clear line,
  * exit 1, and nothing committed or checkpointed.
  */
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,6 +15,7 @@ import { openStore } from '../src/store/open.js';
 import type { ContentStore } from '../src/store/source.js';
 import { decodeTreeObj } from '../src/walk/treeobj.js';
 import { BrokerPeer, type PeerOptions } from './peer/broker-peer.js';
+import { peerPool, runLive } from './peer/live-cli.js';
 import { decodeChunks, loadCapture } from './peer/capture.js';
 import { RESTORE_CLI, SMALL, tempDir as sharedTempDir } from './helpers/paths.js';
 import { cleanupTempDirs, makeTar, readSqliteStore, referenceRoot, tempDir, type TreeEntry } from './restore-helpers.js';
@@ -25,33 +25,11 @@ const RESTORED_ROOT = 'sha1-7ac6c1decd1ada8735dc9794d25346df66aadcf8';
 const SMALL_TIMESTAMP = 1795690510;
 const ENOSYS = 38;
 
-interface Run {
-  status: number | null;
-  stderr: string;
-}
-
-/** The CLI as a child process (async: the peer lives in this process's event loop). */
-function restoreLive(uri: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [RESTORE_CLI, ...args], {
-      env: { ...process.env, FLUX_URI: uri, NOTIFY_SOCKET: '', FLUX_KVS_NAMESPACE: '', ...env },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stderr }));
-  });
-}
-
-const peers: BrokerPeer[] = [];
-async function startPeer(opts: PeerOptions): Promise<BrokerPeer> {
-  const p = await BrokerPeer.start(opts);
-  peers.push(p);
-  return p;
-}
+const restoreLive = (uri: string, args: string[], env?: Record<string, string>) => runLive(RESTORE_CLI, uri, args, env);
+const pool = peerPool();
+const startPeer = pool.start;
 afterEach(async () => {
-  for (const p of peers.splice(0)) await p.stop();
+  await pool.stopAll();
   cleanupTempDirs();
 });
 
