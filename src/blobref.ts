@@ -55,6 +55,22 @@ export function parseBlobref(ref: string): ParsedBlobref {
   }
 }
 
+/**
+ * Decodes the digest of a `hash`-type blobref into `out` (exactly the digest size) without
+ * allocating; false when the blobref is malformed or of another hash type.
+ */
+export function digestInto(ref: string, hash: HashType, out: Uint8Array): boolean {
+  const start = hash.length + 1;
+  if (ref.length !== start + 2 * out.length || out.length !== DIGEST_SIZE[hash] || !ref.startsWith(hash) || ref.charCodeAt(hash.length) !== 45) return false;
+  for (let i = 0; i < out.length; i++) {
+    const hi = hexNibble(ref.charCodeAt(start + 2 * i));
+    const lo = hexNibble(ref.charCodeAt(start + 2 * i + 1));
+    if (hi < 0 || lo < 0) return false;
+    out[i] = (hi << 4) | lo;
+  }
+  return true;
+}
+
 const BLOBREF = /^(?:sha1-[0-9a-f]{40}|sha256-[0-9a-f]{64})$/;
 
 /** Cheap validity check (no allocation), for validating tree objects in bulk. */

@@ -14,6 +14,12 @@ export interface ContentStore {
   load(blobref: string): Promise<Uint8Array>;
   /** Offline stores can load synchronously; the walk then skips promise overhead. */
   loadSync?(blobref: string): Uint8Array;
+  /**
+   * Many blobs at once by raw digest (`count` digests of the store's size, packed), in the
+   * order asked, each a blob or its error (MissingBlobError when absent). Lets a store
+   * fetch in its own physical order (content.sqlite: by rowid).
+   */
+  loadDigestsSync?(digests: Uint8Array, count: number): (Uint8Array | Error)[];
   /** Checkpoints, newest first; empty when there are none. */
   checkpoints(): Promise<Checkpoint[]>;
   /** Root of the running KVS; only a live broker has one (offline stores throw). */

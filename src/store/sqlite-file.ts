@@ -226,6 +226,38 @@ export class SqliteFile {
     }
   }
 
+  /**
+   * The raw record of the row with this rowid, or undefined: for hot paths that parse
+   * only the columns they need (see recordFields). `buf` may be a cached page: it is
+   * valid only until the next call into this file, and must never be written.
+   */
+  rowRecord(table: string, rowid: number): TableCell | undefined {
+    const t = this.table(table);
+    try {
+      return this.btree.findRowid(t.rootPage, rowid);
+    } catch (e) {
+      throw this.wrap(e);
+    }
+  }
+
+  /** Where column `name` sits in the table's records (-1: not stored, e.g. generated). */
+  recordPosition(table: string, name: string): number {
+    const t = this.table(table);
+    const ci = t.def ? findColumn(t.def.columns, name) : t.columns.indexOf(name);
+    if (ci < 0) throw new FluxError(`${this.path}: no such column: ${t.name}.${name}`, 'EINVAL');
+    return t.recordPos[ci]!;
+  }
+
+  /** Every record of an index, in no particular order (see Btree.forEachIndexRecord). */
+  forEachIndexRecord(index: string, visit: (buf: Uint8Array, off: number, len: number) => void): void {
+    const ix = this.index(index);
+    try {
+      this.btree.forEachIndexRecord(ix.rootPage, visit);
+    } catch (e) {
+      throw this.wrap(e);
+    }
+  }
+
   /** The row with the highest rowid (e.g. the newest checkpoint), or undefined when empty. */
   lastRow(table: string, options: ReadOptions = {}): Row | undefined {
     const t = this.table(table);

@@ -7,7 +7,7 @@
  * size = uncompressed length, smaller ones raw with size -1; NULL object = empty blob.
  * Checkpoints: newest checkpt_v2 row, else checkpt['kvs-primary'].
  */
-import { DIGEST_SIZE, parseBlobref, type HashType } from '../blobref.js';
+import { DIGEST_SIZE, formatBlobref, parseBlobref, type HashType } from '../blobref.js';
 import { FluxError, MissingBlobError } from '../errors.js';
 import { fromUtf8Lossy } from '../util/bytes.js';
 import { parseCheckpoint, type Checkpoint } from './checkpoint.js';
@@ -15,9 +15,13 @@ import { offlineRootError } from './files.js';
 import { probeSqliteLock } from './sqlite-lock.js';
 import { lz4 } from './lz4.js';
 import { SqliteFile, type SqlValue } from './sqlite-file.js';
+import { readNumeric, recordFields } from './sqlite-file/format.js';
+import { DigestTable, MAX_ROWID } from './digest-table.js';
 import type { ContentStore } from './source.js';
 
 const EMPTY = new Uint8Array(0);
+/** Largest batch loadBatchSync sorts (a power of two: the sort key packs rowid and index). */
+const MAX_BATCH = 1 << 16;
 /** Parsed-page cache: the top of both b-trees plus a working set of leaves (~64 MiB at 4 KiB pages). */
 const CACHE_PAGES = 16384;
 /** The hash column comes back as its raw digest bytes (stored as TEXT). */
@@ -35,6 +39,11 @@ export class SqliteStore implements ContentStore {
   readonly hashType: HashType;
   readonly #db: SqliteFile;
   readonly #index: string;
+  /** Record positions of hash, size and object. */
+  readonly #pos: readonly [number, number, number];
+  readonly #types: Int32Array;
+  readonly #offsets: Int32Array;
+  #table: DigestTable | null | undefined;
 
   private constructor(path: string, db: SqliteFile) {
     this.location = path;
@@ -43,6 +52,11 @@ export class SqliteStore implements ContentStore {
     const idx = [...db.indexes()].find(([, i]) => i.table === 'objects' && i.sql === null);
     if (!idx) throw new FluxError(`${path}: objects table has no primary key index`);
     this.#index = idx[0];
+    this.#pos = [db.recordPosition('objects', 'hash'), db.recordPosition('objects', 'size'), db.recordPosition('objects', 'object')];
+    if (this.#pos.some((p) => p < 0)) throw new FluxError(`${path}: objects table lacks hash, size or object`);
+    const width = Math.max(...this.#pos) + 1;
+    this.#types = new Int32Array(width);
+    this.#offsets = new Int32Array(width);
     this.hashType = this.#detectHash();
   }
 
@@ -67,17 +81,131 @@ export class SqliteStore implements ContentStore {
     if (hash !== this.hashType) {
       throw new MissingBlobError(`${blobref}: No such file or directory (store uses ${this.hashType})`);
     }
+    const table = this.#digests();
+    const ref = () => blobref;
+    const blob = table ? this.#findInTable(table, ref, digest) : this.#findInIndex(ref, digest);
+    if (blob === undefined) throw new MissingBlobError(`${blobref}: No such file or directory`);
+    return blob;
+  }
+
+  /**
+   * Many blobs at once, fetched in rowid order: consecutive rows share table pages, so a
+   * batch reads each page once however the tree orders its keys. Results come back in
+   * the order asked; a blob that cannot be loaded is its error.
+   */
+  loadDigestsSync(digests: Uint8Array, count: number): (Uint8Array | Error)[] {
+    const table = this.#digests();
+    const size = DIGEST_SIZE[this.hashType];
+    const digestAt = (i: number) => digests.subarray(i * size, (i + 1) * size);
+    const out = new Array<Uint8Array | Error>(count);
+    if (!table || count > MAX_BATCH) {
+      for (let i = 0; i < count; i++) out[i] = this.#tryLoad(formatBlobref(this.hashType, digestAt(i)));
+      return out;
+    }
+    // rowid * MAX_BATCH + index sorts by rowid and stays exact below 2^53.
+    const order = new Float64Array(count);
+    let m = 0;
+    for (let i = 0; i < count; i++) {
+      const slot = table.first(DigestTable.prefix(digests, i * size));
+      if (slot < 0) out[i] = missing(formatBlobref(this.hashType, digestAt(i)));
+      else order[m++] = table.rowidAt(slot) * MAX_BATCH + i;
+    }
+    const sorted = order.subarray(0, m).sort();
+    for (let k = 0; k < m; k++) {
+      const key = sorted[k]!;
+      const i = key % MAX_BATCH;
+      const digest = digestAt(i);
+      const ref = () => formatBlobref(this.hashType, digest);
+      try {
+        // The first candidate row usually is the blob; a prefix collision tries the rest.
+        const blob = this.#readObject(ref, digest, (key - i) / MAX_BATCH) ?? this.#findInTable(table, ref, digest);
+        out[i] = blob ?? missing(ref());
+      } catch (err) {
+        out[i] = err as Error;
+      }
+    }
+    return out;
+  }
+
+  #tryLoad(blobref: string): Uint8Array | Error {
+    try {
+      return this.loadSync(blobref);
+    } catch (err) {
+      return err as Error;
+    }
+  }
+
+  /** The digest table, built on first use; null when this store cannot have one. */
+  #digests(): DigestTable | null {
+    if (this.#table === undefined) this.#table = this.#buildDigestTable();
+    return this.#table;
+  }
+
+  #buildDigestTable(): DigestTable | null {
+    const table = new DigestTable();
+    const size = DIGEST_SIZE[this.hashType];
+    const types = new Int32Array(2);
+    const offsets = new Int32Array(2);
+    let usable = true;
+    this.#db.forEachIndexRecord(this.#index, (buf, off, len) => {
+      if (!usable || recordFields(buf, off, len, types, offsets) < 2) return;
+      // Only TEXT keys of this store's digest size can ever be found by a blobref.
+      if (types[0] !== 13 + 2 * size) return;
+      const st = types[1]!;
+      const rowid = st >= 1 && st <= 9 && st !== 7 ? readNumeric(buf, offsets[1]!, st) : -1;
+      if (typeof rowid !== 'number' || rowid < 1 || rowid > MAX_ROWID) {
+        usable = false;
+        return;
+      }
+      table.add(DigestTable.prefix(buf, offsets[0]!), rowid);
+    });
+    return usable ? table : null;
+  }
+
+  /** The blob whose digest is `digest`, trying each row the table has for its prefix. */
+  #findInTable(table: DigestTable, blobref: () => string, digest: Uint8Array): Uint8Array | undefined {
+    const prefix = DigestTable.prefix(digest);
+    for (let slot = table.first(prefix); slot >= 0; slot = table.next(prefix, slot)) {
+      const blob = this.#readObject(blobref, digest, table.rowidAt(slot));
+      if (blob !== undefined) return blob;
+    }
+    return undefined;
+  }
+
+  /** Lookup through the index b-tree (stores whose rowids do not fit the table). */
+  #findInIndex(blobref: () => string, digest: Uint8Array): Uint8Array | undefined {
     const rowid = this.#db.indexLookupText(this.#index, digest);
-    const row = rowid === undefined ? undefined : this.#db.getRow('objects', rowid);
-    if (row === undefined) throw new MissingBlobError(`${blobref}: No such file or directory`);
-    const size = Number(row[1] ?? -1);
-    const object = asBytes(row[2] ?? null) ?? EMPTY;
-    if (size === -1) return object;
-    if (!Number.isInteger(size) || size < 0) throw new FluxError(`${this.location}: ${blobref}: invalid size ${size}`, 'EPROTO');
+    if (rowid === undefined) return undefined;
+    return this.#readObject(blobref, digest, Number(rowid));
+  }
+
+  /**
+   * The blob in row `rowid` if that row's hash is `digest` (else undefined), decoded
+   * straight from the record: no column but the object is ever copied.
+   */
+  #readObject(blobref: () => string, digest: Uint8Array, rowid: number): Uint8Array | undefined {
+    const cell = this.#db.rowRecord('objects', rowid);
+    if (cell === undefined) return undefined;
+    const { buf } = cell;
+    const types = this.#types;
+    const offsets = this.#offsets;
+    const n = recordFields(buf, cell.off, cell.len, types, offsets);
+    const [h, z, o] = this.#pos;
+    if (h >= n || types[h] !== 13 + 2 * digest.length) return undefined;
+    const at = offsets[h]!;
+    for (let i = 0; i < digest.length; i++) if (buf[at + i] !== digest[i]) return undefined;
+    const st = o < n ? types[o]! : 0;
+    if (st === 0) return EMPTY;
+    if (st < 12) throw new FluxError(`${this.location}: ${blobref()}: object column is not a blob`, 'EPROTO');
+    const start = offsets[o]!;
+    const object = buf.subarray(start, start + ((st - 12) >>> 1));
+    const size = z < n && types[z]! >= 1 && types[z]! <= 9 ? Number(readNumeric(buf, offsets[z]!, types[z]!)) : -1;
+    if (size === -1) return cell.owned ? object : object.slice();
+    if (!Number.isInteger(size) || size < 0) throw new FluxError(`${this.location}: ${blobref()}: invalid size ${size}`, 'EPROTO');
     try {
       return lz4.decode(object, size);
     } catch (err) {
-      throw new FluxError(`${this.location}: ${blobref}: ${(err as Error).message}`, 'EPROTO');
+      throw new FluxError(`${this.location}: ${blobref()}: ${(err as Error).message}`, 'EPROTO');
     }
   }
 
@@ -111,6 +239,10 @@ export class SqliteStore implements ContentStore {
   async close(): Promise<void> {
     this.#db.close();
   }
+}
+
+function missing(blobref: string): MissingBlobError {
+  return new MissingBlobError(`${blobref}: No such file or directory`);
 }
 
 function textOf(v: SqlValue): string {

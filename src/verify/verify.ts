@@ -53,6 +53,31 @@ export function verifyBlobs(digester: Digester, blobrefs: readonly string[], blo
   return ok;
 }
 
+/**
+ * ok[i] = 1 when blobs[i] hashes to expected[i*size, (i+1)*size): the walk's form, which
+ * keeps raw digests and never makes blobref strings for blobs that match.
+ */
+export function verifyDigests(digester: Digester, expected: Uint8Array, blobs: readonly Uint8Array[]): Uint8Array {
+  const size = digester.digestSize;
+  if (expected.length !== blobs.length * size) {
+    throw new RangeError(`verifyDigests: ${expected.length} digest bytes for ${blobs.length} blobs`);
+  }
+  const digests = digester.digestMany(blobs);
+  const ok = new Uint8Array(blobs.length);
+  for (let i = 0; i < blobs.length; i++) {
+    let same = 1;
+    const base = i * size;
+    for (let j = 0; j < size; j++) {
+      if (digests[base + j] !== expected[base + j]) {
+        same = 0;
+        break;
+      }
+    }
+    ok[i] = same;
+  }
+  return ok;
+}
+
 export interface BlobMismatch {
   index: number;
   /** The blobref the blob was loaded by. */
@@ -75,7 +100,7 @@ export function findMismatches(digester: Digester, blobrefs: readonly string[], 
 
 /** The walk's checker shape (`BlobChecker` in src/walk/walk.ts), over the WASM digester. */
 export interface BlobVerifier {
-  check(refs: readonly string[], blobs: readonly Uint8Array[]): Uint8Array;
+  check(digests: Uint8Array, blobs: readonly Uint8Array[]): Uint8Array;
   blobrefOf(blob: Uint8Array): string;
 }
 
@@ -84,7 +109,7 @@ export async function createBlobVerifier(hash: HashType): Promise<BlobVerifier> 
   await initWasm();
   const digester = getDigester(hash);
   return {
-    check: (refs, blobs) => verifyBlobs(digester, refs, blobs),
+    check: (digests, blobs) => verifyDigests(digester, digests, blobs),
     blobrefOf: (blob) => formatBlobref(hash, digester.digest(blob)),
   };
 }

@@ -6,17 +6,28 @@
  *
  * Results are consumed in queue order, so the archive never depends on completion order
  * or on --maxreqs. Every loaded blob is checked against its blobref before use.
+ *
+ * The queue is a ByteFifo of records (kind, key, raw digests), not JS objects: a
+ * breadth-first walk of millions of keys holds a whole tree level at once, and that must
+ * neither fill the heap nor keep the garbage collector busy. Offline stores that can load
+ * many blobs at once (content.sqlite) get the queue in batches, so they may read in their
+ * own physical order; live stores get single loads with --maxreqs in flight.
  */
+import { DIGEST_SIZE, digestInto, formatBlobref, type HashType } from '../blobref.js';
 import { CorruptBlobError, FluxError, MissingBlobError } from '../errors.js';
 import type { ContentStore } from '../store/source.js';
 import { concatBytes } from '../util/bytes.js';
 import type { ArchiveEntry, EntryMeta } from './entry.js';
+import { ByteFifo, type FifoOptions } from './fifo.js';
 import { decodeTreeObj, TreeObjError, valBytes, type DirObj, type TreeObj } from './treeobj.js';
 
-/** Checks loaded blobs against the blobrefs they were loaded by. */
+/** Checks loaded blobs against the digests they were loaded by. */
 export interface BlobChecker {
-  /** ok[i] = 1 when blobs[i] hashes to refs[i]. One call per batch (WASM batch hashing). */
-  check(refs: readonly string[], blobs: readonly Uint8Array[]): Uint8Array;
+  /**
+   * ok[i] = 1 when blobs[i] hashes to digests[i*size, (i+1)*size) (size: the store's
+   * digest size). One call per batch (WASM batch hashing).
+   */
+  check(digests: Uint8Array, blobs: readonly Uint8Array[]): Uint8Array;
   /** The blobref a blob really has (for error messages). */
   blobrefOf(blob: Uint8Array): string;
 }
@@ -29,34 +40,39 @@ export interface WalkOptions {
   checker?: BlobChecker;
   /** Called with a one-line message for each key or subtree skipped under --ignore-failed-read. */
   onSkip?: (message: string) => void;
+  /** Queue tuning: where it spills when it outgrows memory (default: the OS temp directory). */
+  queue?: FifoOptions;
 }
 
-interface DirJob {
-  kind: 'dir';
+type LoadDigests = (digests: Uint8Array, count: number) => (Uint8Array | Error)[];
+
+const KIND_DIR = 1;
+const KIND_VAL = 2;
+/** kind u8, digest size u8, blob count u32, key length u32. */
+const RECORD_HEADER = 10;
+
+/** One queue record, decoded: a directory to read or a value to assemble. */
+interface Job {
+  kind: number;
   path: string;
-}
-
-interface ValJob {
-  kind: 'val';
-  path: string;
-  blobs: (Uint8Array | undefined)[];
-  remaining: number;
-  failed: boolean;
-}
-
-interface LoadReq {
-  job: DirJob | ValJob;
-  index: number;
-  ref: string;
-  blob?: Uint8Array;
-  error?: unknown;
-  settled: boolean;
-  promise?: Promise<void>;
+  /** Raw digests, `count` of `size` bytes each. */
+  digests: Uint8Array;
+  size: number;
+  count: number;
 }
 
 const BATCH_ENTRIES = 512;
 const BATCH_BYTES = 4 << 20;
+/**
+ * Blobs per batch for stores that load in batches (offline content.sqlite): big enough
+ * that sorting a batch by row turns random page reads into a sweep, small enough that its
+ * blobs stay a few MiB.
+ */
+const SYNC_BATCH = 4096;
+/** Settled live loads verified together. */
 const VERIFY_BATCH = 256;
+const utf8 = new TextEncoder();
+const utf8Decoder = new TextDecoder();
 
 function display(path: string): string {
   return path === '' ? '.' : path;
@@ -66,35 +82,20 @@ function join(dir: string, name: string): string {
   return dir === '' ? name : `${dir}/${name}`;
 }
 
-/** Requests still to issue, FIFO, compacted now and then so memory follows the queue. */
-class LoadQueue {
-  #items: LoadReq[] = [];
-  #head = 0;
+function hashOfSize(size: number): HashType {
+  return size === DIGEST_SIZE.sha256 ? 'sha256' : 'sha1';
+}
 
-  push(r: LoadReq): void {
-    this.#items.push(r);
-  }
-
-  shift(): LoadReq | undefined {
-    if (this.#head >= this.#items.length) return undefined;
-    const r = this.#items[this.#head]!;
-    this.#items[this.#head++] = undefined as unknown as LoadReq;
-    if (this.#head > 65536 && this.#head * 2 > this.#items.length) {
-      this.#items = this.#items.slice(this.#head);
-      this.#head = 0;
-    }
-    return r;
-  }
-
-  get length(): number {
-    return this.#items.length - this.#head;
-  }
+/** blobref i of a job, for messages and live loads. */
+function refOf(job: Job, i: number): string {
+  return formatBlobref(hashOfSize(job.size), job.digests.subarray(i * job.size, (i + 1) * job.size));
 }
 
 export class Walker {
   readonly #store: ContentStore;
   readonly #opts: WalkOptions;
-  readonly #queue = new LoadQueue();
+  readonly #queue: ByteFifo;
+  readonly #digestSize: number;
   #out: ArchiveEntry[] = [];
   #outBytes = 0;
   /** Keys emitted so far. */
@@ -104,36 +105,23 @@ export class Walker {
     if (!(opts.maxreqs >= 1)) throw new FluxError(`invalid maxreqs ${opts.maxreqs}`);
     this.#store = store;
     this.#opts = opts;
+    this.#digestSize = DIGEST_SIZE[store.hashType];
+    this.#queue = new ByteFifo(opts.queue);
   }
 
   /** Entries in archive order, in batches. */
   async *walk(rootref: string): AsyncGenerator<ArchiveEntry[]> {
-    this.#enqueue({ kind: 'dir', path: '' }, 0, rootref);
-    const loadSync = this.#store.loadSync?.bind(this.#store);
-    const done: LoadReq[] = [];
-    const window: LoadReq[] = [];
-    while (this.#queue.length > 0 || window.length > 0) {
-      if (loadSync) {
-        while (done.length < VERIFY_BATCH && this.#queue.length > 0) {
-          const r = this.#queue.shift()!;
-          try {
-            r.blob = loadSync(r.ref);
-          } catch (err) {
-            r.error = err;
-          }
-          done.push(r);
-        }
-      } else {
-        while (window.length < this.#opts.maxreqs && this.#queue.length > 0) window.push(this.#issue(this.#queue.shift()!));
-        await window[0]!.promise;
-        while (window.length > 0 && window[0]!.settled && done.length < VERIFY_BATCH) done.push(window.shift()!);
+    try {
+      this.#enqueue(KIND_DIR, '', [rootref]);
+      const loadDigests = this.#syncLoader();
+      const batches = loadDigests ? this.#batchedLoads(loadDigests) : this.#liveLoads();
+      for await (const _ of batches) {
+        if (this.#out.length >= BATCH_ENTRIES || this.#outBytes >= BATCH_BYTES) yield this.#take();
       }
-      this.#verify(done);
-      for (const r of done) this.#complete(r);
-      done.length = 0;
-      if (this.#out.length >= BATCH_ENTRIES || this.#outBytes >= BATCH_BYTES) yield this.#take();
+      if (this.#out.length > 0) yield this.#take();
+    } finally {
+      this.#queue.close();
     }
-    if (this.#out.length > 0) yield this.#take();
   }
 
   #take(): ArchiveEntry[] {
@@ -143,56 +131,224 @@ export class Walker {
     return out;
   }
 
-  #issue(r: LoadReq): LoadReq {
-    r.promise = this.#store.load(r.ref).then(
-      (blob) => {
-        r.blob = blob;
-        r.settled = true;
-      },
-      (err: unknown) => {
-        r.error = err;
-        r.settled = true;
-      },
-    );
-    return r;
+  // ---- the queue ---------------------------------------------------------------------
+
+  /** Queues a job; refs that are not blobrefs of a known hash are refused by the decoder before. */
+  #enqueue(kind: number, path: string, refs: readonly string[]): void {
+    const size = refs.length > 0 && refs[0]!.startsWith('sha256-') ? DIGEST_SIZE.sha256 : DIGEST_SIZE.sha1;
+    const key = utf8.encode(path);
+    const n = RECORD_HEADER + key.length + refs.length * size;
+    const { buf, at } = this.#queue.reserve(n);
+    buf[at] = kind;
+    buf[at + 1] = size;
+    const dv = new DataView(buf.buffer, buf.byteOffset);
+    dv.setUint32(at + 2, refs.length);
+    dv.setUint32(at + 6, key.length);
+    buf.set(key, at + RECORD_HEADER);
+    let p = at + RECORD_HEADER + key.length;
+    for (const ref of refs) {
+      const hash = hashOfSize(size);
+      if (!digestInto(ref, hash, buf.subarray(p, p + size))) {
+        throw new FluxError(`${display(path)}: invalid blobref ${ref} (a tree mixes hash types)`, 'EPROTO');
+      }
+      p += size;
+    }
   }
 
-  #enqueue(job: DirJob | ValJob, index: number, ref: string): void {
-    this.#queue.push({ job, index, ref, settled: false });
+  /** The next job, its digests copied out of the queue. */
+  #dequeue(): Job {
+    const { buf, at } = this.#queue.peek()!;
+    const kind = buf[at]!;
+    const size = buf[at + 1]!;
+    const dv = new DataView(buf.buffer, buf.byteOffset);
+    const count = dv.getUint32(at + 2);
+    const keyLen = dv.getUint32(at + 6);
+    const keyAt = at + RECORD_HEADER;
+    const path = keyLen === 0 ? '' : utf8Decoder.decode(buf.subarray(keyAt, keyAt + keyLen));
+    const digests = buf.slice(keyAt + keyLen, keyAt + keyLen + count * size);
+    this.#queue.shift(RECORD_HEADER + keyLen + count * size);
+    return { kind, path, digests, size, count };
   }
 
-  /** Hash the batch; a mismatch becomes that request's error. */
-  #verify(done: LoadReq[]): void {
+  // ---- loading -----------------------------------------------------------------------
+
+  /**
+   * Offline: jobs taken from the queue a batch at a time, their blobs loaded with one
+   * store call and verified with one checker call, then completed in queue order.
+   */
+  async *#batchedLoads(loadDigests: LoadDigests): AsyncGenerator<void> {
+    const size = this.#digestSize;
+    let digests = new Uint8Array(SYNC_BATCH * size);
+    while (this.#queue.length > 0) {
+      const jobs: Job[] = [];
+      let loads = 0;
+      while (this.#queue.length > 0 && loads < SYNC_BATCH) {
+        const job = this.#dequeue();
+        jobs.push(job);
+        loads += job.count;
+      }
+      if (digests.length < loads * size) digests = new Uint8Array(loads * size);
+      let k = 0;
+      for (const job of jobs) {
+        // A blobref of another hash is looked up as all zeros: it is missing either way.
+        if (job.size === size) digests.set(job.digests, k * size);
+        else digests.fill(0, k * size, (k + job.count) * size);
+        k += job.count;
+      }
+      const results = loadDigests(digests, loads);
+      this.#verify(digests, results);
+      k = 0;
+      for (const job of jobs) {
+        this.#complete(job, results, k);
+        k += job.count;
+      }
+      yield;
+    }
+  }
+
+  /** A store's batch loader; stores that only load one blob synchronously get a loop. */
+  #syncLoader(): LoadDigests | undefined {
+    const store = this.#store;
+    if (store.loadDigestsSync) return store.loadDigestsSync.bind(store);
+    const loadSync = store.loadSync?.bind(store);
+    if (!loadSync) return undefined;
+    const size = this.#digestSize;
+    return (digests, count) => {
+      const out: (Uint8Array | Error)[] = [];
+      for (let i = 0; i < count; i++) {
+        try {
+          out.push(loadSync(formatBlobref(store.hashType, digests.subarray(i * size, (i + 1) * size))));
+        } catch (err) {
+          out.push(err instanceof Error ? err : new Error(String(err)));
+        }
+      }
+      return out;
+    };
+  }
+
+  /**
+   * Live: single loads, at most maxreqs in flight, FIFO across jobs (a valref's blobs are
+   * consecutive loads); jobs complete in queue order as their loads settle.
+   */
+  async *#liveLoads(): AsyncGenerator<void> {
+    interface Load {
+      job: Job;
+      index: number;
+      settled: boolean;
+      result?: Uint8Array | Error;
+      promise: Promise<void>;
+    }
+    const maxreqs = this.#opts.maxreqs;
+    const window: Load[] = [];
+    let job: Job | undefined;
+    let next = 0;
+    const issue = (j: Job, index: number): Load => {
+      const load: Load = { job: j, index, settled: false, promise: Promise.resolve() };
+      load.promise = this.#store.load(refOf(j, index)).then(
+        (blob) => {
+          load.result = blob;
+          load.settled = true;
+        },
+        (err: unknown) => {
+          load.result = err instanceof Error ? err : new Error(String(err));
+          load.settled = true;
+        },
+      );
+      return load;
+    };
+    // Jobs whose loads all settled but that wait for earlier jobs, and their results.
+    let pendingJob: Job | undefined;
+    let pendingResults: (Uint8Array | Error)[] = [];
+    const done: Load[] = [];
+    for (;;) {
+      while (window.length < maxreqs) {
+        if (job === undefined || next === job.count) {
+          if (this.#queue.length === 0) break;
+          job = this.#dequeue();
+          next = 0;
+          if (job.count === 0) {
+            this.#complete(job, [], 0);
+            job = undefined;
+            continue;
+          }
+        }
+        window.push(issue(job, next++));
+      }
+      if (window.length === 0) break;
+      await window[0]!.promise;
+      while (window.length > 0 && window[0]!.settled && done.length < VERIFY_BATCH) done.push(window.shift()!);
+      const results = done.map((l) => l.result!);
+      const digests = new Uint8Array(done.length * this.#digestSize);
+      done.forEach((l, i) => {
+        if (l.job.size === this.#digestSize) digests.set(l.job.digests.subarray(l.index * l.job.size, (l.index + 1) * l.job.size), i * this.#digestSize);
+      });
+      this.#verify(digests, results);
+      for (let i = 0; i < done.length; i++) {
+        const l = done[i]!;
+        if (pendingJob !== l.job) {
+          pendingJob = l.job;
+          pendingResults = [];
+        }
+        pendingResults.push(results[i]!);
+        if (pendingResults.length === l.job.count) {
+          this.#complete(l.job, pendingResults, 0);
+          pendingJob = undefined;
+        }
+      }
+      done.length = 0;
+      yield;
+    }
+  }
+
+  /** Hash a batch; a blob that does not match its digest becomes a CorruptBlobError. */
+  #verify(digests: Uint8Array, results: (Uint8Array | Error)[]): void {
     const checker = this.#opts.checker;
     if (!checker) return;
-    const loaded = done.filter((r) => r.blob !== undefined);
+    const size = this.#digestSize;
+    const loaded: Uint8Array[] = [];
+    const at: number[] = [];
+    let allLoaded = true;
+    for (let i = 0; i < results.length; i++) {
+      const r = results[i]!;
+      if (r instanceof Uint8Array) {
+        loaded.push(r);
+        at.push(i);
+      } else allLoaded = false;
+    }
     if (loaded.length === 0) return;
-    const ok = checker.check(
-      loaded.map((r) => r.ref),
-      loaded.map((r) => r.blob!),
-    );
-    for (let i = 0; i < loaded.length; i++) {
-      if (ok[i]) continue;
-      const r = loaded[i]!;
-      r.error = new CorruptBlobError(`content does not match, it hashes to ${checker.blobrefOf(r.blob!)}`);
-      r.blob = undefined;
+    let expected = digests.subarray(0, results.length * size);
+    if (!allLoaded) {
+      expected = new Uint8Array(loaded.length * size);
+      at.forEach((i, j) => expected.set(digests.subarray(i * size, (i + 1) * size), j * size));
+    }
+    const ok = checker.check(expected, loaded);
+    for (let j = 0; j < loaded.length; j++) {
+      if (ok[j]) continue;
+      results[at[j]!] = new CorruptBlobError(`content does not match, it hashes to ${checker.blobrefOf(loaded[j]!)}`);
     }
   }
 
-  #complete(r: LoadReq): void {
-    const job = r.job;
-    if (job.kind === 'dir') {
-      if (r.error !== undefined) return this.#fail(r.error, display(job.path), `could not load content (${r.ref})`, `dirref ${r.ref}`);
-      this.#readDir(job.path, r.blob!);
-      return;
+  // ---- completing jobs ---------------------------------------------------------------
+
+  /** A job whose blobs are results[from, from+job.count). */
+  #complete(job: Job, results: readonly (Uint8Array | Error)[], from: number): void {
+    if (job.kind === KIND_DIR) {
+      const r = results[from]!;
+      if (r instanceof Uint8Array) return this.#readDir(job.path, r);
+      const ref = refOf(job, 0);
+      return this.#fail(r, display(job.path), `could not load content (${ref})`, `dirref ${ref}`);
     }
-    if (job.failed) return;
-    if (r.error !== undefined) {
-      job.failed = true;
-      return this.#fail(r.error, job.path, `missing blobref ${r.index}`, `blobref ${r.index} (${r.ref})`);
+    const blobs: Uint8Array[] = [];
+    let total = 0;
+    for (let i = 0; i < job.count; i++) {
+      const r = results[from + i]!;
+      if (!(r instanceof Uint8Array)) {
+        return this.#fail(r, job.path, `missing blobref ${i}`, `blobref ${i} (${refOf(job, i)})`);
+      }
+      blobs.push(r);
+      total += r.length;
     }
-    job.blobs[r.index] = r.blob!;
-    if (--job.remaining === 0) this.#emitFile(job.path, concatBytes(job.blobs as Uint8Array[]));
+    this.#emitFile(job.path, blobs.length === 0 ? new Uint8Array(0) : concatBytes(blobs, total));
   }
 
   /**
@@ -200,7 +356,7 @@ export class Walker {
    * --ignore-failed-read, fatal otherwise. Any other error is always fatal.
    * Missing values are worded as flux-core words them (`KEY: missing blobref N: ...`).
    */
-  #fail(err: unknown, key: string, missing: string, corrupt: string): void {
+  #fail(err: Error, key: string, missing: string, corrupt: string): void {
     let message: string;
     if (err instanceof MissingBlobError) message = `${key}: ${missing}: No such file or directory`;
     else if (err instanceof CorruptBlobError) message = `${key}: ${corrupt}: ${err.message}`;
@@ -234,14 +390,12 @@ export class Walker {
           this.#emit(key, 'symlink', new Uint8Array(0), t.namespace === undefined ? t.target : `${t.namespace}::${t.target}`);
           break;
         }
-        case 'valref': {
-          const job: ValJob = { kind: 'val', path: key, blobs: new Array(child.data.length), remaining: child.data.length, failed: false };
-          child.data.forEach((ref, i) => this.#enqueue(job, i, ref));
+        case 'valref':
+          this.#enqueue(KIND_VAL, key, child.data);
           break;
-        }
         case 'dirref':
           if (child.data.length !== 1) throw new FluxError(`${key}: dirref blobref count is not 1`, 'EPROTO');
-          this.#enqueue({ kind: 'dir', path: key }, 0, child.data[0]!);
+          this.#enqueue(KIND_DIR, key, child.data);
           break;
         case 'dir':
           this.#visitDir(key, child);

@@ -227,6 +227,30 @@ export class Btree {
     return this.indexRowid(p, lo);
   }
 
+  /**
+   * Every entry of an index b-tree, in no particular order: interior cells hold entries
+   * too, so every cell of every page is visited. `visit` gets the record's bytes, valid
+   * only during the call. Used to load a whole index into memory in one pass.
+   */
+  forEachIndexRecord(root: number, visit: (buf: Uint8Array, off: number, len: number) => void): void {
+    const stack: { pgno: number; depth: number }[] = [{ pgno: root, depth: 0 }];
+    // A corrupt tree could share a subtree between parents: each page is read once.
+    const seen = new Uint8Array(this.pager.dbSize + 1);
+    while (stack.length > 0) {
+      const { pgno, depth } = stack.pop()!;
+      if (pgno < 1 || pgno > this.pager.dbSize) throw new Malformed(`page number ${pgno} out of range 1..${this.pager.dbSize}`);
+      if (seen[pgno] === 1) throw new Malformed(`page ${pgno} is referenced twice in one b-tree`, pgno);
+      seen[pgno] = 1;
+      const p = this.indexPage(pgno, depth);
+      for (let i = 0; i < p.nCells; i++) {
+        const pl = this.indexPayload(p, i);
+        visit(pl.buf, pl.off, pl.len);
+        if (!p.leaf) stack.push({ pgno: this.childAt(p, i), depth: depth + 1 });
+      }
+      if (!p.leaf) stack.push({ pgno: p.right, depth: depth + 1 });
+    }
+  }
+
   private indexPayload(p: BtreePage, i: number): Payload {
     let off = cellOffset(p, i);
     if (!p.leaf) off += CHILD_PTR_SIZE;

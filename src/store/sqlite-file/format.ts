@@ -476,3 +476,33 @@ export function recordColumnCount(b: Uint8Array, off: number, len: number): numb
   }
   return n;
 }
+
+/**
+ * Serial types and body offsets of the first `types.length` columns of the record at
+ * b[off, off+len), without decoding any value (hot row fetches parse only what they use).
+ * Returns the number of columns filled; every filled column lies inside the record.
+ */
+export function recordFields(b: Uint8Array, off: number, len: number, types: Int32Array, offsets: Int32Array): number {
+  const end = off + len;
+  const hdrSize = readSize(b, off, end);
+  let p = off + varintLen;
+  const hdrEnd = off + hdrSize;
+  if (hdrEnd > end || hdrEnd < p) throw new Malformed('record header out of range');
+  let body = hdrEnd;
+  let n = 0;
+  while (p < hdrEnd && n < types.length) {
+    let st = b[p]!;
+    if (st < 0x80) p++;
+    else {
+      st = readSize(b, p, hdrEnd);
+      p += varintLen;
+    }
+    const size = st < 12 ? serialSize(st) : (st - 12) >>> 1;
+    if (body + size > end) throw new Malformed('record body out of range');
+    types[n] = st;
+    offsets[n] = body;
+    body += size;
+    n++;
+  }
+  return n;
+}

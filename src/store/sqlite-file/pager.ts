@@ -17,6 +17,8 @@ const OVERFLOW_NEXT_SIZE = 4;
  * tens of thousands of buffers and cost ~50 µs per lookup on a 100 MB database.
  */
 const SLOTS_PER_SLAB = 64;
+/** Longest read-ahead run (pages) for misses that walk the file forwards. */
+const READ_AHEAD_PAGES = 32;
 
 /**
  * The page cache is CLOCK (second chance), an LRU approximation whose hits only set a
@@ -35,6 +37,10 @@ export class Pager {
   private readonly ref: Uint8Array;
   private readonly cacheLimit: number;
   private hand = 0;
+  /** Page held by each slot (0: none); slots[] has the parsed form once used. */
+  private readonly slotPg: Int32Array;
+  private lastMiss = -1;
+  private seqRun = 1;
   private readonly scratch: Uint8Array;
   /** Last page loaded, so a Malformed without a page number can still name one. */
   lastPage = 0;
@@ -53,6 +59,7 @@ export class Pager {
     this.dbSize = dbSize;
     this.cacheLimit = Math.max(1, Math.floor(cachePages));
     this.ref = new Uint8Array(this.cacheLimit);
+    this.slotPg = new Int32Array(this.cacheLimit);
     this.scratch = new Uint8Array(Math.max(pageSize, Math.floor(MAX_RUN_BYTES / pageSize) * pageSize));
   }
 
@@ -69,20 +76,89 @@ export class Pager {
     if (hit !== undefined) {
       this.ref[hit] = 1;
       this.lastPage = pgno;
-      return this.slots[hit]!;
+      return this.slots[hit] ?? this.parseSlot(hit, pgno);
     }
+    const run = this.readAhead(pgno);
+    const slot = run > 1 ? this.fillFromScratch(pgno, run) : this.fillSlot(pgno);
+    this.ref[slot] = 1;
+    return this.parseSlot(slot, pgno);
+  }
+
+  /**
+   * Pages to read at once for a miss on `pgno`: 1, or a growing run while misses walk the
+   * file forwards (a batch of rows fetched in rowid order sweeps the table), so a sweep
+   * costs one read per run instead of one per page.
+   */
+  private readAhead(pgno: number): number {
+    this.seqRun = pgno === this.lastMiss + 1 ? Math.min(this.seqRun * 2, READ_AHEAD_PAGES) : 1;
+    this.lastMiss = pgno;
+    // A run never exceeds a quarter of the cache, so it cannot evict its own first page.
+    const run = Math.min(this.seqRun, this.cacheLimit >> 2);
+    return run > 1 && pgno >= 1 && pgno <= this.dbSize ? run : 1;
+  }
+
+  /** Reads one page into a free slot. */
+  private fillSlot(pgno: number): number {
     const slot = this.freeSlot();
+    this.readPage(pgno, this.slotBytes(slot), 0);
+    this.place(slot, pgno);
+    return slot;
+  }
+
+  /** Reads pages pgno.. in one pread and caches up to `run` of them, unparsed; returns pgno's slot. */
+  private fillFromScratch(pgno: number, run: number): number {
+    const n = this.readRun(pgno, run);
+    let first = -1;
+    for (let k = 0; k < n; k++) {
+      const pg = pgno + k;
+      if (k > 0 && this.slotOf.has(pg)) continue;
+      const slot = this.freeSlot();
+      const base = k * this.pageSize;
+      this.slotBytes(slot).set(this.scratch.subarray(base, base + this.pageSize));
+      this.place(slot, pg);
+      if (k === 0) {
+        first = slot;
+        this.ref[slot] = 1;
+      }
+    }
+    this.lastMiss = pgno + n - 1;
+    return first;
+  }
+
+  private slotBytes(slot: number): Uint8Array {
     const slab = this.slabs[Math.floor(slot / SLOTS_PER_SLAB)]!;
     const at = (slot % SLOTS_PER_SLAB) * this.pageSize;
-    const buf = slab.subarray(at, at + this.pageSize);
-    this.readPage(pgno, buf, 0);
-    const page = parseBtreePage(pgno, buf, this.usableSize);
-    this.slots[slot] = page;
+    return slab.subarray(at, at + this.pageSize);
+  }
+
+  /** Records that `slot` holds page `pgno`'s bytes, not yet parsed (read-ahead pages may never be used). */
+  private place(slot: number, pgno: number): void {
+    this.slotPg[slot] = pgno;
     this.slotOf.set(pgno, slot);
-    this.ref[slot] = 1;
-    // Only pages that loaded count: a bad child pointer is then blamed on its parent.
+    this.ref[slot] = 0;
+  }
+
+  private parseSlot(slot: number, pgno: number): BtreePage {
+    let page: BtreePage;
+    try {
+      page = parseBtreePage(pgno, this.slotBytes(slot), this.usableSize);
+    } catch (e) {
+      this.drop(slot);
+      throw e;
+    }
+    this.slots[slot] = page;
+    // Only pages that parsed count: a bad child pointer is then blamed on its parent.
     this.lastPage = pgno;
     return page;
+  }
+
+  private drop(slot: number): void {
+    const old = this.slots[slot];
+    if (old !== undefined) old.live = false;
+    const pg = this.slotPg[slot]!;
+    if (pg !== 0) this.slotOf.delete(pg);
+    this.slotPg[slot] = 0;
+    this.slots[slot] = undefined;
   }
 
   /** An unused slot, growing up to the limit, then evicting by CLOCK. */
@@ -103,12 +179,7 @@ export class Pager {
         this.ref[s] = 0;
         continue;
       }
-      const old = this.slots[s];
-      if (old !== undefined) {
-        old.live = false;
-        this.slotOf.delete(old.pgno);
-        this.slots[s] = undefined;
-      }
+      this.drop(s);
       return s;
     }
   }
@@ -181,6 +252,7 @@ export class Pager {
     for (const p of this.slots) if (p !== undefined) p.live = false;
     this.slots.length = 0;
     this.slabs.length = 0;
+    this.slotPg.fill(0);
     this.slotOf.clear();
     this.ref.fill(0);
     this.hand = 0;

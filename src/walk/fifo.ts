@@ -1,0 +1,156 @@
+/**
+ * A FIFO of variable-length byte records that keeps memory flat: records live in 1 MiB
+ * chunks; once more than a few chunks are queued, the middle ones go to an unlinked
+ * temporary file and come back, in order, when the reader gets to them.
+ *
+ * The walk's queue is breadth-first: on a store of millions of keys it holds every value
+ * of a whole tree level at once (several per job). As JS objects that was hundreds of MiB
+ * and most of the garbage collector's work; as bytes it is ~70 B per pending load, and
+ * past SPILL_AFTER it costs disk, not memory. The file is unlinked as soon as it is
+ * created, so nothing is left behind whatever way the process ends.
+ */
+import { closeSync, mkdtempSync, openSync, readSync, rmdirSync, unlinkSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const CHUNK_BYTES = 1 << 20;
+/** Chunks kept in memory (head, tail and those between) before the rest is spilled. */
+const SPILL_AFTER = 8;
+
+export interface FifoOptions {
+  /** Directory for the spill file (default: the OS temporary directory). */
+  spillDir?: string;
+  chunkBytes?: number;
+  spillAfter?: number;
+}
+
+export class ByteFifo {
+  /** In-memory chunks after the spilled ones (the last is being written). */
+  #mem: Uint8Array[] = [];
+  /** Used length of each chunk in #mem. */
+  #memEnds: number[] = [];
+  /** Lengths of the spilled chunks, oldest first; their bytes follow #spillRead in the file. */
+  #spilled: number[] = [];
+  #spillFd = -1;
+  #spillWrite = 0;
+  #spillRead = 0;
+  #head: Uint8Array | null = null;
+  #headEnd = 0;
+  #headPos = 0;
+  #count = 0;
+  readonly #chunkBytes: number;
+  readonly #spillAfter: number;
+  readonly #spillDir: string | undefined;
+
+  constructor(opts: FifoOptions = {}) {
+    this.#chunkBytes = opts.chunkBytes ?? CHUNK_BYTES;
+    this.#spillAfter = Math.max(2, opts.spillAfter ?? SPILL_AFTER);
+    this.#spillDir = opts.spillDir;
+  }
+
+  /** Records queued. */
+  get length(): number {
+    return this.#count;
+  }
+
+  /** Bytes ever written to the spill file (0 when everything fitted in memory). */
+  get spilledBytes(): number {
+    return this.#spillWrite;
+  }
+
+  /**
+   * Space for one record of `n` bytes at the tail: write it at buf[at, at+n) before the
+   * next call. Records never straddle chunks.
+   */
+  reserve(n: number): { buf: Uint8Array; at: number } {
+    let last = this.#mem.length - 1;
+    if (last < 0 || this.#memEnds[last]! + n > this.#mem[last]!.length) {
+      this.#mem.push(new Uint8Array(Math.max(this.#chunkBytes, n)));
+      this.#memEnds.push(0);
+      this.#spillMiddle();
+      last = this.#mem.length - 1;
+    }
+    const at = this.#memEnds[last]!;
+    this.#memEnds[last] = at + n;
+    this.#count++;
+    return { buf: this.#mem[this.#mem.length - 1]!, at };
+  }
+
+  /**
+   * The oldest record's chunk and offset; the caller parses it and reports its length
+   * with shift(). Undefined when empty.
+   */
+  peek(): { buf: Uint8Array; at: number } | undefined {
+    if (this.#count === 0) return undefined;
+    if (this.#head === null || this.#headPos >= this.#headEnd) this.#nextHead();
+    return { buf: this.#head!, at: this.#headPos };
+  }
+
+  /** Drops the oldest record, `n` bytes long. */
+  shift(n: number): void {
+    this.#headPos += n;
+    this.#count--;
+  }
+
+  /** Closes the spill file (the queue is unusable afterwards). */
+  close(): void {
+    if (this.#spillFd >= 0) closeSync(this.#spillFd);
+    this.#spillFd = -1;
+    this.#mem = [];
+    this.#head = null;
+  }
+
+  #nextHead(): void {
+    if (this.#spilled.length > 0) {
+      const len = this.#spilled.shift()!;
+      const buf = this.#head !== null && this.#head.length >= len ? this.#head : new Uint8Array(Math.max(this.#chunkBytes, len));
+      readFully(this.#spillFd, buf, len, this.#spillRead);
+      this.#spillRead += len;
+      this.#setHead(buf, len);
+      return;
+    }
+    this.#setHead(this.#mem.shift()!, this.#memEnds.shift()!);
+  }
+
+  #setHead(buf: Uint8Array, end: number): void {
+    this.#head = buf;
+    this.#headEnd = end;
+    this.#headPos = 0;
+  }
+
+  /** Moves full chunks between head and tail to the spill file while too many are in memory. */
+  #spillMiddle(): void {
+    while (this.#mem.length > this.#spillAfter) {
+      const chunk = this.#mem.shift()!;
+      const end = this.#memEnds.shift()!;
+      if (this.#spillFd < 0) this.#spillFd = openSpillFile(this.#spillDir);
+      writeFully(this.#spillFd, chunk, end, this.#spillWrite);
+      this.#spillWrite += end;
+      this.#spilled.push(end);
+    }
+  }
+}
+
+/** An anonymous file: created, then unlinked at once (its space is freed at close or exit). */
+function openSpillFile(dir: string | undefined): number {
+  const d = mkdtempSync(join(dir ?? tmpdir(), 'fluxdump-queue-'));
+  const path = join(d, 'queue');
+  const fd = openSync(path, 'w+', 0o600);
+  unlinkSync(path);
+  rmdirSync(d);
+  return fd;
+}
+
+function writeFully(fd: number, buf: Uint8Array, len: number, pos: number): void {
+  let done = 0;
+  while (done < len) done += writeSync(fd, buf, done, len - done, pos + done);
+}
+
+function readFully(fd: number, buf: Uint8Array, len: number, pos: number): void {
+  let done = 0;
+  while (done < len) {
+    const n = readSync(fd, buf, done, len - done, pos + done);
+    if (n === 0) throw new Error('walk queue spill file is shorter than written');
+    done += n;
+  }
+}
