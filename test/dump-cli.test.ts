@@ -364,3 +364,37 @@ describe('stores', () => {
     }
   });
 });
+
+describe('load thread (big stores load on a second thread)', () => {
+  // Small stores load in-thread; FLUXDUMP_LOAD_THREAD=1 forces the big-store path here.
+  const threaded = { env: { ...process.env, FLUXDUMP_LOAD_THREAD: '1' } };
+  const inline = { env: { ...process.env, FLUXDUMP_LOAD_THREAD: '0' } };
+  it('writes the same archive and progress as the in-thread path', () => {
+    const [fa, fb] = [out('lt-a.tar'), out('lt-b.tar')];
+    const a = dumpCli(['--store', SMALL_DB, '--checkpoint', fa], threaded);
+    const b = dumpCli(['--store', SMALL_DB, '--checkpoint', fb], inline);
+    expect(a.status).toBe(0);
+    expect(a.stderr).toBe(b.stderr);
+    expect(readFileSync(fa).equals(readFileSync(fb))).toBe(true);
+  });
+  it('reports missing and corrupt blobs with the same words, and skips them the same way', () => {
+    const missing = editedCopy(deleteBlob('80ca74a96bd6f83bd903ebfd021b87c9184582eb'));
+    const corrupt = editedCopy((db) => {
+      db.prepare('UPDATE objects SET object = ? WHERE hash = CAST(? AS TEXT)').run(Buffer.from('1'.repeat(100)), Buffer.from('80ca74a96bd6f83bd903ebfd021b87c9184582eb', 'hex'));
+    });
+    const dirless = editedCopy(deleteBlob('671f58f7c012ed59f0c0024b92b922a1653523e6'));
+    for (const store of [missing, corrupt, dirless]) {
+      const a = dumpCli(['--store', store, '--checkpoint', out('lt-c.tar')], threaded);
+      const b = dumpCli(['--store', store, '--checkpoint', out('lt-d.tar')], inline);
+      expect(a.status).toBe(1);
+      expect(a.stderr).toBe(b.stderr);
+      const [fe, ff] = [out('lt-e.tar'), out('lt-f.tar')];
+      const c = dumpCli(['--ignore-failed-read', '-q', '--store', store, '--checkpoint', fe], threaded);
+      const d = dumpCli(['--ignore-failed-read', '-q', '--store', store, '--checkpoint', ff], inline);
+      expect(c.status).toBe(0);
+      expect(c.stderr).toBe(d.stderr);
+      expect(c.stderr).not.toBe('');
+      expect(readFileSync(fe).equals(readFileSync(ff))).toBe(true);
+    }
+  });
+});

@@ -20,6 +20,12 @@ export interface ContentStore {
    * fetch in its own physical order (content.sqlite: by rowid).
    */
   loadDigestsSync?(digests: Uint8Array, count: number): (Uint8Array | Error)[];
+  /**
+   * loadDigestsSync done elsewhere (a load thread), several batches in flight, replies in
+   * order. With `verify`, a blob that does not hash to its digest comes back as a
+   * CorruptBlobError, so the caller need not hash it again.
+   */
+  loadDigests?(digests: Uint8Array, count: number, verify: boolean): Promise<(Uint8Array | Error)[]>;
   /** Checkpoints, newest first; empty when there are none. */
   checkpoints(): Promise<Checkpoint[]>;
   /** Root of the running KVS; only a live broker has one (offline stores throw). */

@@ -7,6 +7,7 @@
  * size = uncompressed length, smaller ones raw with size -1; NULL object = empty blob.
  * Checkpoints: newest checkpt_v2 row, else checkpt['kvs-primary'].
  */
+import { statSync } from 'node:fs';
 import { DIGEST_SIZE, formatBlobref, parseBlobref, type HashType } from '../blobref.js';
 import { FluxError, MissingBlobError } from '../errors.js';
 import { fromUtf8Lossy } from '../util/bytes.js';
@@ -20,6 +21,8 @@ import { DigestTable, MAX_ROWID } from './digest-table.js';
 import type { ContentStore } from './source.js';
 
 const EMPTY = new Uint8Array(0);
+/** Stores this big get a load thread by default (smaller ones finish before it would start). */
+const LOAD_THREAD_BYTES = 32 << 20;
 /** Largest batch loadBatchSync sorts (a power of two: the sort key packs rowid and index). */
 const MAX_BATCH = 1 << 16;
 /** Parsed-page cache: the top of both b-trees plus a working set of leaves (~64 MiB at 4 KiB pages). */
@@ -44,6 +47,7 @@ export class SqliteStore implements ContentStore {
   readonly #types: Int32Array;
   readonly #offsets: Int32Array;
   #table: DigestTable | null | undefined;
+  #thread: { close(): Promise<void> } | undefined;
 
   private constructor(path: string, db: SqliteFile) {
     this.location = path;
@@ -60,9 +64,32 @@ export class SqliteStore implements ContentStore {
     this.hashType = this.#detectHash();
   }
 
-  static async open(path: string): Promise<SqliteStore> {
+  /**
+   * Opens a content.sqlite read-only, refusing one a running Flux holds. `loadThread`:
+   * load batches on a second thread (default: for stores of LOAD_THREAD_BYTES and up,
+   * where it pays for its start-up).
+   */
+  static async open(path: string, opts: { loadThread?: boolean } = {}): Promise<SqliteStore> {
     await probeSqliteLock(path);
+    const store = SqliteStore.openUnprobed(path);
+    if (opts.loadThread ?? loadThreadFromEnv() ?? statSync(path).size >= LOAD_THREAD_BYTES) {
+      const { LoadThread } = await import('./load-thread.js');
+      const thread = await LoadThread.start(path);
+      store.#thread = thread;
+      store.loadDigests = (digests, count, verify) => thread.load(digests, count, verify);
+    }
+    return store;
+  }
+
+  /** Opens without the lock probe (a load thread's view of a store already opened). */
+  static openUnprobed(path: string): SqliteStore {
     return new SqliteStore(path, SqliteFile.open(path, { cachePages: CACHE_PAGES }));
+  }
+
+  loadDigests?: (digests: Uint8Array, count: number, verify: boolean) => Promise<(Uint8Array | Error)[]>;
+
+  get digestSize(): number {
+    return DIGEST_SIZE[this.hashType];
   }
 
   /** From the digest length of the first object, else the checkpoint, else sha1. */
@@ -237,8 +264,15 @@ export class SqliteStore implements ContentStore {
   }
 
   async close(): Promise<void> {
+    await this.#thread?.close();
     this.#db.close();
   }
+}
+
+/** FLUXDUMP_LOAD_THREAD=1/0 forces the load thread on or off (tests, benchmarks). */
+function loadThreadFromEnv(): boolean | undefined {
+  const v = typeof process !== 'undefined' ? process.env.FLUXDUMP_LOAD_THREAD : undefined;
+  return v === '1' ? true : v === '0' ? false : undefined;
 }
 
 function missing(blobref: string): MissingBlobError {

@@ -76,6 +76,11 @@ export class ByteFifo {
     return { buf: this.#mem[this.#mem.length - 1]!, at };
   }
 
+  /** Gives back the last `n` bytes of the record just reserved (it turned out shorter). */
+  trim(n: number): void {
+    this.#memEnds[this.#memEnds.length - 1]! -= n;
+  }
+
   /**
    * The oldest record's chunk and offset; the caller parses it and reports its length
    * with shift(). Undefined when empty.

@@ -72,6 +72,28 @@ const SYNC_BATCH = 4096;
 /** Settled live loads verified together. */
 const VERIFY_BATCH = 256;
 const utf8 = new TextEncoder();
+
+function putU32(b: Uint8Array, at: number, v: number): void {
+  b[at] = v >>> 24;
+  b[at + 1] = v >>> 16;
+  b[at + 2] = v >>> 8;
+  b[at + 3] = v;
+}
+
+function getU32(b: Uint8Array, at: number): number {
+  return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
+}
+
+/** Writes s as UTF-8 at b[at..] (room for 3 bytes per unit is there); returns its length. */
+function writeUtf8(s: string, b: Uint8Array, at: number): number {
+  // Keys are nearly always ASCII: a plain loop beats encodeInto's call and view for them.
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) return utf8.encodeInto(s, b.subarray(at, at + 3 * s.length)).written;
+    b[at + i] = c;
+  }
+  return s.length;
+}
 const utf8Decoder = new TextDecoder();
 
 function display(path: string): string {
@@ -113,8 +135,9 @@ export class Walker {
   async *walk(rootref: string): AsyncGenerator<ArchiveEntry[]> {
     try {
       this.#enqueue(KIND_DIR, '', [rootref]);
-      const loadDigests = this.#syncLoader();
-      const batches = loadDigests ? this.#batchedLoads(loadDigests) : this.#liveLoads();
+      const threaded = this.#store.loadDigests?.bind(this.#store);
+      const loadDigests = threaded ? undefined : this.#syncLoader();
+      const batches = threaded ? this.#pipelinedLoads(threaded) : loadDigests ? this.#batchedLoads(loadDigests) : this.#liveLoads();
       for await (const _ of batches) {
         if (this.#out.length >= BATCH_ENTRIES || this.#outBytes >= BATCH_BYTES) yield this.#take();
       }
@@ -136,23 +159,23 @@ export class Walker {
   /** Queues a job; refs that are not blobrefs of a known hash are refused by the decoder before. */
   #enqueue(kind: number, path: string, refs: readonly string[]): void {
     const size = refs.length > 0 && refs[0]!.startsWith('sha256-') ? DIGEST_SIZE.sha256 : DIGEST_SIZE.sha1;
-    const key = utf8.encode(path);
-    const n = RECORD_HEADER + key.length + refs.length * size;
-    const { buf, at } = this.#queue.reserve(n);
-    buf[at] = kind;
-    buf[at + 1] = size;
-    const dv = new DataView(buf.buffer, buf.byteOffset);
-    dv.setUint32(at + 2, refs.length);
-    dv.setUint32(at + 6, key.length);
-    buf.set(key, at + RECORD_HEADER);
-    let p = at + RECORD_HEADER + key.length;
+    const hash = hashOfSize(size);
+    // Room for the worst case (3 UTF-8 bytes per UTF-16 unit), trimmed once the key is written.
+    const max = RECORD_HEADER + 3 * path.length + refs.length * size;
+    const { buf, at } = this.#queue.reserve(max);
+    const keyLen = writeUtf8(path, buf, at + RECORD_HEADER);
+    let p = at + RECORD_HEADER + keyLen;
     for (const ref of refs) {
-      const hash = hashOfSize(size);
       if (!digestInto(ref, hash, buf.subarray(p, p + size))) {
         throw new FluxError(`${display(path)}: invalid blobref ${ref} (a tree mixes hash types)`, 'EPROTO');
       }
       p += size;
     }
+    buf[at] = kind;
+    buf[at + 1] = size;
+    putU32(buf, at + 2, refs.length);
+    putU32(buf, at + 6, keyLen);
+    this.#queue.trim(max - (p - at));
   }
 
   /** The next job, its digests copied out of the queue. */
@@ -160,9 +183,8 @@ export class Walker {
     const { buf, at } = this.#queue.peek()!;
     const kind = buf[at]!;
     const size = buf[at + 1]!;
-    const dv = new DataView(buf.buffer, buf.byteOffset);
-    const count = dv.getUint32(at + 2);
-    const keyLen = dv.getUint32(at + 6);
+    const count = getU32(buf, at + 2);
+    const keyLen = getU32(buf, at + 6);
     const keyAt = at + RECORD_HEADER;
     const path = keyLen === 0 ? '' : utf8Decoder.decode(buf.subarray(keyAt, keyAt + keyLen));
     const digests = buf.slice(keyAt + keyLen, keyAt + keyLen + count * size);
@@ -172,37 +194,67 @@ export class Walker {
 
   // ---- loading -----------------------------------------------------------------------
 
+  /** The next jobs off the queue, up to SYNC_BATCH loads, with their digests packed. */
+  #takeBatch(): { jobs: Job[]; digests: Uint8Array; loads: number } {
+    const size = this.#digestSize;
+    const jobs: Job[] = [];
+    let loads = 0;
+    while (this.#queue.length > 0 && loads < SYNC_BATCH) {
+      const job = this.#dequeue();
+      jobs.push(job);
+      loads += job.count;
+    }
+    const digests = new Uint8Array(loads * size);
+    let k = 0;
+    for (const job of jobs) {
+      // A blobref of another hash is looked up as all zeros: it is missing either way.
+      if (job.size === size) digests.set(job.digests, k * size);
+      k += job.count;
+    }
+    return { jobs, digests, loads };
+  }
+
+  #completeBatch(jobs: readonly Job[], results: readonly (Uint8Array | Error)[]): void {
+    let k = 0;
+    for (const job of jobs) {
+      this.#complete(job, results, k);
+      k += job.count;
+    }
+  }
+
   /**
    * Offline: jobs taken from the queue a batch at a time, their blobs loaded with one
    * store call and verified with one checker call, then completed in queue order.
    */
   async *#batchedLoads(loadDigests: LoadDigests): AsyncGenerator<void> {
-    const size = this.#digestSize;
-    let digests = new Uint8Array(SYNC_BATCH * size);
     while (this.#queue.length > 0) {
-      const jobs: Job[] = [];
-      let loads = 0;
-      while (this.#queue.length > 0 && loads < SYNC_BATCH) {
-        const job = this.#dequeue();
-        jobs.push(job);
-        loads += job.count;
-      }
-      if (digests.length < loads * size) digests = new Uint8Array(loads * size);
-      let k = 0;
-      for (const job of jobs) {
-        // A blobref of another hash is looked up as all zeros: it is missing either way.
-        if (job.size === size) digests.set(job.digests, k * size);
-        else digests.fill(0, k * size, (k + job.count) * size);
-        k += job.count;
-      }
+      const { jobs, digests, loads } = this.#takeBatch();
       const results = loadDigests(digests, loads);
       this.#verify(digests, results);
-      k = 0;
-      for (const job of jobs) {
-        this.#complete(job, results, k);
-        k += job.count;
-      }
+      this.#completeBatch(jobs, results);
       yield;
+    }
+  }
+
+  /**
+   * Offline on a load thread: the next batch is already loading (and being verified
+   * there) while this one completes. Taking it early changes no order: jobs that this
+   * batch queues go behind it either way.
+   */
+  async *#pipelinedLoads(load: NonNullable<ContentStore['loadDigests']>): AsyncGenerator<void> {
+    const verify = this.#opts.checker !== undefined;
+    const start = () => {
+      const batch = this.#takeBatch();
+      const results = load(batch.digests, batch.loads, verify);
+      results.catch(() => {}); // awaited in turn; never an unhandled rejection meanwhile
+      return { jobs: batch.jobs, results };
+    };
+    let current = this.#queue.length > 0 ? start() : null;
+    while (current) {
+      const next = this.#queue.length > 0 ? start() : null;
+      this.#completeBatch(current.jobs, await current.results);
+      yield;
+      current = next ?? (this.#queue.length > 0 ? start() : null);
     }
   }
 

@@ -1,0 +1,127 @@
+/**
+ * Offline loads on a second thread. A dump's walk is sequential, but the breadth-first
+ * queue knows many loads ahead: while the main thread decodes directories and writes the
+ * archive for one batch, this thread reads the next batch from content.sqlite, decodes
+ * LZ4 and hashes every blob. On a large store that is half the work moved off the main
+ * thread. Replies come back in request order; errors keep their class.
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Worker as NodeWorker } from 'node:worker_threads';
+import { CorruptBlobError, FluxError, MissingBlobError } from '../errors.js';
+
+export interface WireError {
+  kind: 'missing' | 'corrupt' | 'flux' | 'other';
+  message: string;
+  code?: string;
+}
+
+export interface BatchRequest {
+  id: number;
+  digests: ArrayBuffer;
+  count: number;
+  verify: boolean;
+}
+
+export interface BatchReply {
+  id: number;
+  data: ArrayBuffer;
+  offsets: Uint32Array;
+  errors: (WireError | null)[];
+  fatal?: WireError;
+}
+
+const WORKER_URL = new URL('./load-thread-worker.js', import.meta.url);
+/** Under vitest this module runs from src/; the worker must be compiled JS (dist/). */
+const DIST_WORKER_URL = new URL('../../dist/store/load-thread-worker.js', import.meta.url);
+
+function workerPath(): string {
+  const own = fileURLToPath(WORKER_URL);
+  if (existsSync(own)) return own;
+  return fileURLToPath(DIST_WORKER_URL);
+}
+
+function toError(w: WireError): Error {
+  switch (w.kind) {
+    case 'missing':
+      return new MissingBlobError(w.message);
+    case 'corrupt':
+      return new CorruptBlobError(w.message);
+    case 'flux':
+      return new FluxError(w.message, w.code);
+    default:
+      return new Error(w.message);
+  }
+}
+
+export class LoadThread {
+  readonly #worker: NodeWorker;
+  readonly #ready: Promise<void>;
+  readonly #pending = new Map<number, { resolve: (r: (Uint8Array | Error)[]) => void; reject: (e: Error) => void }>();
+  #nextId = 0;
+  #failed: Error | null = null;
+
+  private constructor(worker: NodeWorker, location: string) {
+    this.#worker = worker;
+    this.#ready = new Promise((resolve, reject) => {
+      worker.once('message', (m: { ready: boolean; fatal?: WireError }) => {
+        if (m.ready) resolve();
+        else reject(toError(m.fatal!));
+      });
+    });
+    this.#ready.catch(() => {}); // reported by the first batch
+    worker.on('message', (m: BatchReply | { ready: boolean }) => {
+      if ('id' in m) this.#settle(m);
+    });
+    worker.on('error', (err) => this.#failAll(new FluxError(`${location}: load thread failed: ${err.message}`)));
+    worker.on('exit', (code) => {
+      if (this.#pending.size > 0) this.#failAll(new FluxError(`${location}: load thread exited (${code})`));
+    });
+    worker.unref();
+  }
+
+  static async start(path: string): Promise<LoadThread> {
+    const { Worker } = await import('node:worker_threads');
+    return new LoadThread(new Worker(workerPath(), { workerData: { path } }), path);
+  }
+
+  /** Blobs for `count` packed digests; the digests' bytes are copied, the caller keeps them. */
+  async load(digests: Uint8Array, count: number, verify: boolean): Promise<(Uint8Array | Error)[]> {
+    // While a batch is wanted, the thread keeps the process alive (even during start-up).
+    this.#worker.ref();
+    await this.#ready;
+    if (this.#failed) throw this.#failed;
+    const id = this.#nextId++;
+    const copy = digests.slice(0, count * (digests.length / Math.max(count, 1)));
+    const req: BatchRequest = { id, digests: copy.buffer as ArrayBuffer, count, verify };
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      this.#worker.postMessage(req, [req.digests]);
+    });
+  }
+
+  #settle(m: BatchReply): void {
+    const p = this.#pending.get(m.id);
+    if (!p) return;
+    this.#pending.delete(m.id);
+    if (this.#pending.size === 0) this.#worker.unref();
+    if (m.fatal) return p.reject(toError(m.fatal));
+    const data = new Uint8Array(m.data);
+    const out: (Uint8Array | Error)[] = new Array(m.errors.length);
+    for (let i = 0; i < m.errors.length; i++) {
+      const e = m.errors[i];
+      out[i] = e ? toError(e) : data.subarray(m.offsets[i]!, m.offsets[i + 1]!);
+    }
+    p.resolve(out);
+  }
+
+  #failAll(err: Error): void {
+    this.#failed = err;
+    for (const p of this.#pending.values()) p.reject(err);
+    this.#pending.clear();
+  }
+
+  async close(): Promise<void> {
+    await this.#worker.terminate();
+  }
+}
