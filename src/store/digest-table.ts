@@ -13,8 +13,12 @@ import { u32 } from './sqlite-file/format.js';
 
 const EMPTY = 0;
 const MIN_CAPACITY = 1 << 12;
-/** Grow past this load factor: linear probing stays short below it. */
-const MAX_LOAD = 0.7;
+/**
+ * Grow past this load factor. Lookups here nearly always succeed, and a successful
+ * linear probe averages (1 + 1/(1-a))/2 slots: 5.5 at 0.9, still far cheaper than the
+ * page read that follows. A high bound keeps a store of 7M objects at 64 MiB.
+ */
+const MAX_LOAD = 0.9;
 /** Rowids are kept as u32; a store with larger ones keeps using the index b-tree. */
 export const MAX_ROWID = 0xffffffff;
 
@@ -24,9 +28,10 @@ export class DigestTable {
   #mask: number;
   #count = 0;
 
-  constructor(capacity = MIN_CAPACITY) {
+  /** `expected`: objects about to be added (sizes the table once instead of growing it). */
+  constructor(expected = 0) {
     let cap = MIN_CAPACITY;
-    while (cap < capacity) cap *= 2;
+    while (cap * MAX_LOAD < expected) cap *= 2;
     this.#keys = new Int32Array(cap);
     this.#rows = new Uint32Array(cap);
     this.#mask = cap - 1;

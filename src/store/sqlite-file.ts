@@ -240,6 +240,19 @@ export class SqliteFile {
     }
   }
 
+  /** The highest rowid of a table (0 when empty), from the right edge of its b-tree. */
+  lastRowid(table: string): number | bigint {
+    const t = this.table(table);
+    try {
+      const it = this.btree.cells(t.rootPage, true);
+      const r = it.next();
+      it.return?.(undefined);
+      return r.done ? 0 : r.value.rowid;
+    } catch (e) {
+      throw this.wrap(e);
+    }
+  }
+
   /** Where column `name` sits in the table's records (-1: not stored, e.g. generated). */
   recordPosition(table: string, name: string): number {
     const t = this.table(table);

@@ -169,7 +169,9 @@ export class SqliteStore implements ContentStore {
   }
 
   #buildDigestTable(): DigestTable | null {
-    const table = new DigestTable();
+    // Flux only appends objects, so the last rowid is about their count: size for it.
+    const last = this.#db.lastRowid('objects');
+    const table = new DigestTable(typeof last === 'number' && last <= MAX_ROWID ? last : 0);
     const size = DIGEST_SIZE[this.hashType];
     const types = new Int32Array(2);
     const offsets = new Int32Array(2);

@@ -59,10 +59,10 @@ export class ByteFifo {
   }
 
   /**
-   * Space for one record of `n` bytes at the tail: write it at buf[at, at+n) before the
-   * next call. Records never straddle chunks.
+   * Space for one record of `n` bytes at the tail: returns its offset in `tail`; write
+   * it there before the next call. Records never straddle chunks.
    */
-  reserve(n: number): { buf: Uint8Array; at: number } {
+  reserve(n: number): number {
     let last = this.#mem.length - 1;
     if (last < 0 || this.#memEnds[last]! + n > this.#mem[last]!.length) {
       this.#mem.push(new Uint8Array(Math.max(this.#chunkBytes, n)));
@@ -73,7 +73,12 @@ export class ByteFifo {
     const at = this.#memEnds[last]!;
     this.#memEnds[last] = at + n;
     this.#count++;
-    return { buf: this.#mem[this.#mem.length - 1]!, at };
+    return at;
+  }
+
+  /** The chunk the last reserve() placed its record in. */
+  get tail(): Uint8Array {
+    return this.#mem[this.#mem.length - 1]!;
   }
 
   /** Gives back the last `n` bytes of the record just reserved (it turned out shorter). */
@@ -82,13 +87,18 @@ export class ByteFifo {
   }
 
   /**
-   * The oldest record's chunk and offset; the caller parses it and reports its length
-   * with shift(). Undefined when empty.
+   * Offset of the oldest record in `head`; the caller parses it and reports its length
+   * with shift(). -1 when empty.
    */
-  peek(): { buf: Uint8Array; at: number } | undefined {
-    if (this.#count === 0) return undefined;
-    if (this.#head === null || this.#headPos >= this.#headEnd) this.#nextHead();
-    return { buf: this.#head!, at: this.#headPos };
+  peek(): number {
+    if (this.#count === 0) return -1;
+    while (this.#head === null || this.#headPos >= this.#headEnd) this.#nextHead();
+    return this.#headPos;
+  }
+
+  /** The chunk holding the record peek() pointed at. */
+  get head(): Uint8Array {
+    return this.#head!;
   }
 
   /** Drops the oldest record, `n` bytes long. */
