@@ -9,11 +9,12 @@ import { dumpCompressed } from '../pipeline.js';
 import { openStore } from '../store/open.js';
 import type { ContentStore } from '../store/source.js';
 import { fileSink } from '../sink/file.js';
+import { pipeOut } from '../sink/pipe.js';
 import { stdoutSink } from '../sink/stdout.js';
 import { formatHelp, parseArgs, positiveInt, UsageError, type OptionSpec } from './args.js';
 import { Progress } from './progress.js';
 import { makeSdNotifier, type SdNotifier } from './sd-notify.js';
-import { installSignalCleanup, runMain } from './run.js';
+import { errorLine, installSignalCleanup, runMain, writeStderr } from './run.js';
 
 const PROG = 'flux-dump';
 const USAGE = 'flux-dump [OPTIONS] OUTFILE';
@@ -64,13 +65,13 @@ export function normalise(argv: readonly string[], env: NodeJS.ProcessEnv): Dump
 }
 
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const warn = (msg: string) => process.stderr.write(`${PROG}: ${msg}\n`);
+  const warn = (msg: string) => errorLine(PROG, msg); // on a line of its own, after any progress
   let o: DumpCliOptions | 'help';
   try {
     o = normalise(argv, env);
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`${PROG}: ${err.message}\n${formatHelp(USAGE, DUMP_OPTIONS)}`);
+      writeStderr(`${PROG}: ${err.message}\n${formatHelp(USAGE, DUMP_OPTIONS)}`);
       return 1;
     }
     throw err;
@@ -94,6 +95,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       text: (n) => `archived ${n} keys`,
       notifier,
       notifyText: (n) => `flux-dump(1) has archived ${n} keys`,
+      write: writeStderr,
     });
     const bytes = await dumpCompressed({
       store,
@@ -109,7 +111,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       onEntries: (batch) => progress.add(batch.map((e) => e.path)),
       onSkip: warn,
     });
-    await bytes.pipeTo(o.outfile === '-' ? stdoutSink() : fileSink(o.outfile));
+    await pipeOut(bytes, o.outfile === '-' ? stdoutSink() : fileSink(o.outfile));
     progress.end();
   } finally {
     await notifier?.flush();
@@ -120,5 +122,5 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   return 0;
 }
 
-installSignalCleanup();
+installSignalCleanup(PROG);
 runMain(PROG, main);

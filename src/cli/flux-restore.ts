@@ -11,6 +11,7 @@ import { FluxError } from '../errors.js';
 import { restore } from '../restore/index.js';
 import { removeTemporaries } from '../restore/temporaries.js';
 import { formatHelp, UsageError } from './args.js';
+import { installSignalCleanup, writeStderr } from './run.js';
 import { normaliseRestoreArgs, RESTORE_OPTIONS, RESTORE_USAGE } from './restore-args.js';
 
 const PROG = 'flux-restore';
@@ -24,7 +25,7 @@ export interface RestoreIo {
 
 const processIo = (): RestoreIo => ({
   stdout: (s) => void process.stdout.write(s),
-  stderr: (s) => void process.stderr.write(s),
+  stderr: writeStderr, // remembers an open progress line for the signal message
   env: process.env,
 });
 
@@ -56,15 +57,10 @@ function invokedDirectly(): boolean {
   }
 }
 
-const SIGNALS: Record<string, number> = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 };
-
 if (invokedDirectly()) {
-  for (const [sig, num] of Object.entries(SIGNALS)) {
-    process.on(sig, () => {
-      removeTemporaries();
-      process.exit(128 + num);
-    });
-  }
+  // A signal removes the store being built and any spool, says so in one line, and
+  // exits 128+signal; an existing store keeps its previous checkpoint as the newest.
+  installSignalCleanup(PROG, removeTemporaries);
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

@@ -1,10 +1,72 @@
 /**
  * Process plumbing shared by the CLIs: one-line errors (never a stack trace), exit
  * codes, and removal of temporaries when a signal ends the run.
+ *
+ * Exit codes: 0 done, 1 error, 128+N when signal N ended the run (SIGINT 130,
+ * SIGTERM 143, SIGHUP 129), and 141 (128+SIGPIPE) when the reader of standard output
+ * went away: silently, as a C program killed by SIGPIPE would end.
  */
-import { unlinkSync } from 'node:fs';
+import { closeSync, unlinkSync } from 'node:fs';
 import { FluxError } from '../errors.js';
 import { liveTemporaries } from '../sink/file.js';
+import { StdoutClosedError } from '../sink/stdout.js';
+
+/** 128 + SIGPIPE: what a shell reports for a writer whose pipe reader exited. */
+export const EXIT_BROKEN_PIPE = 141;
+
+/**
+ * Whether the last text written to stderr left the cursor mid-line: progress lines are
+ * `\r`-prefixed and unterminated, and an error must not be glued onto one.
+ */
+let stderrMidLine = false;
+
+/** Write to stderr, remembering whether a line is left open (progress uses this). */
+export function writeStderr(s: string): void {
+  if (s.length === 0) return;
+  stderrMidLine = !s.endsWith('\n');
+  process.stderr.write(s);
+}
+
+/** End an open progress line, if any. */
+function closeStderrLine(): void {
+  if (stderrMidLine) writeStderr('\n');
+}
+
+/** `prog: message` on a line of its own. */
+export function errorLine(prog: string, message: string): void {
+  closeStderrLine();
+  writeStderr(`${prog}: ${message}\n`);
+}
+
+/**
+ * stdio descriptors whose terminal went away (EIO after a hangup: a dropped ssh session).
+ * Progress to a dead stderr is dropped and the dump goes on: the archive matters more.
+ */
+const brokenTerminals = new Set<number>();
+
+function watchStdio(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    // Without a listener, a failed write to stderr is an uncaught exception whose report
+    // fails in turn (seen: SIGSEGV, temporary left behind).
+    stream.on('error', () => {
+      if (stream.isTTY) brokenTerminals.add(stream.fd);
+    });
+  }
+  // Node restores terminal settings at exit and aborts (a native stack trace) when it
+  // cannot, as on a hung-up terminal. It skips a descriptor the program has closed.
+  process.once('exit', () => {
+    for (const stream of [process.stdout, process.stderr]) {
+      if (stream.isTTY && (stream.errored || stream.destroyed)) brokenTerminals.add(stream.fd);
+    }
+    for (const fd of brokenTerminals) {
+      try {
+        closeSync(fd);
+      } catch {
+        /* already closed */
+      }
+    }
+  });
+}
 
 function removeTemporaries(): void {
   for (const tmp of liveTemporaries) {
@@ -19,16 +81,38 @@ function removeTemporaries(): void {
 
 const SIGNALS: Record<string, number> = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 };
 
-export function installSignalCleanup(): void {
+/**
+ * On SIGINT/SIGTERM/SIGHUP: remove the temporaries (the dump's own and whatever
+ * `cleanups` know of), say so in one line, exit 128+signal. Handlers run when the event
+ * loop turns, which the sinks make sure happens often (see sink/turn.ts).
+ */
+export function installSignalCleanup(prog: string, ...cleanups: (() => void)[]): void {
+  watchStdio();
   for (const [sig, num] of Object.entries(SIGNALS)) {
     process.on(sig, () => {
       removeTemporaries();
+      for (const cleanup of cleanups) cleanup();
+      errorLine(prog, `interrupted by ${sig}`);
       process.exit(128 + num);
     });
   }
 }
 
-/** Run a CLI main: FluxErrors print as `prog: message`; anything else is a bug, still one line. */
+/**
+ * Report a failure of `main` and return the exit code: FluxErrors print as
+ * `prog: message`; anything else is a bug, still one line; a closed stdout prints nothing.
+ */
+export function reportFailure(prog: string, err: unknown): number {
+  if (err instanceof StdoutClosedError) {
+    closeStderrLine();
+    return EXIT_BROKEN_PIPE;
+  }
+  const msg = err instanceof Error ? err.message : String(err);
+  errorLine(prog, err instanceof FluxError ? msg : `internal error: ${msg}`);
+  return 1;
+}
+
+/** Run a CLI main; errors are reported by reportFailure(), temporaries removed. */
 export function runMain(prog: string, main: (argv: readonly string[]) => Promise<number>): void {
   main(process.argv.slice(2)).then(
     (code) => {
@@ -36,9 +120,7 @@ export function runMain(prog: string, main: (argv: readonly string[]) => Promise
     },
     (err: unknown) => {
       removeTemporaries();
-      const msg = err instanceof Error ? err.message : String(err);
-      process.stderr.write(err instanceof FluxError ? `${prog}: ${msg}\n` : `${prog}: internal error: ${msg}\n`);
-      process.exitCode = 1;
+      process.exitCode = reportFailure(prog, err);
     },
   );
 }

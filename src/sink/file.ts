@@ -1,13 +1,17 @@
 /**
  * Output to a file, atomically: bytes go to a temporary beside OUTFILE, which is fsynced
  * and renamed over OUTFILE only when the archive is complete. On any failure the
- * temporary is removed, so OUTFILE is never left half-written.
+ * temporary is removed, so OUTFILE is never left half-written and a previous OUTFILE
+ * stays as it was. Only `kill -9` (or a crash of the machine) can leave the temporary;
+ * the next dump to the same OUTFILE removes such leftovers of processes that are gone.
  */
-import { closeSync, fsyncSync, openSync, renameSync, unlinkSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readdirSync, renameSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { FluxError } from '../errors.js';
 import { writeAll } from '../util/fs.js';
+import { loopTurner } from './turn.js';
 
+/** `.OUTFILE.PID.RANDOM.tmp`: hidden, and the PID tells a leftover from a live dump. */
 export function tempPathFor(outfile: string): string {
   const rand = Math.random().toString(36).slice(2, 8);
   return join(dirname(outfile), `.${basename(outfile)}.${process.pid}.${rand}.tmp`);
@@ -16,7 +20,46 @@ export function tempPathFor(outfile: string): string {
 /** Temporaries of interrupted runs, so a signal handler can remove them. */
 export const liveTemporaries = new Set<string>();
 
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH'; // EPERM: alive, someone else's
+  }
+}
+
+/**
+ * Remove temporaries for `outfile` left by dumps that were killed (their process no
+ * longer exists). Repeated stop timeouts would otherwise fill the disk, a dump each time.
+ * Returns the names removed.
+ */
+export function removeStaleTemporaries(outfile: string): string[] {
+  const dir = dirname(outfile);
+  const prefix = `.${basename(outfile)}.`;
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return removed; // the create below reports an unusable directory
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
+    const m = /^(\d+)\.[0-9a-z]+\.tmp$/.exec(name.slice(prefix.length));
+    if (!m || Number(m[1]) === process.pid || processAlive(Number(m[1]))) continue;
+    try {
+      unlinkSync(join(dir, name));
+      removed.push(name);
+    } catch {
+      /* raced with someone else's cleanup, or not ours to remove */
+    }
+  }
+  return removed;
+}
+
 export function fileSink(outfile: string): WritableStream<Uint8Array> {
+  removeStaleTemporaries(outfile);
   const tmp = tempPathFor(outfile);
   let fd: number;
   try {
@@ -38,6 +81,9 @@ export function fileSink(outfile: string): WritableStream<Uint8Array> {
     }
     liveTemporaries.delete(tmp);
   };
+  // Writes are synchronous: without a turn of the event loop now and then, a signal
+  // would wait for the end of the dump.
+  const turn = loopTurner();
   return new WritableStream<Uint8Array>({
     write(chunk) {
       try {
@@ -46,6 +92,7 @@ export function fileSink(outfile: string): WritableStream<Uint8Array> {
         discard();
         throw new FluxError(`${outfile}: write error: ${(err as Error).message}`, (err as NodeJS.ErrnoException).code ?? 'EIO');
       }
+      return turn();
     },
     close() {
       try {
