@@ -12,6 +12,7 @@ import type { FormatFactory, FormatWriter } from './pack/format.js';
 import type { FilterFactory } from './compress/filter.js';
 import { createBlobVerifier } from './verify/verify.js';
 import { initCore } from './wasm/init.js';
+import { loopTurner } from './util/turn.js';
 
 export interface DumpOptions {
   store: ContentStore;
@@ -50,9 +51,6 @@ export async function chooseRoot(store: ContentStore, checkpoint: boolean, now: 
   return { rootref: newest.rootref, mtime: newest.timestamp > 0 ? Math.trunc(newest.timestamp) : now };
 }
 
-/** Longest stretch of walking without a turn of the event loop (signals, timers). */
-const TURN_MS = 20;
-
 /** Format writers by name; loaded on demand so a plain tar dump loads no zip/ISO code. */
 const FORMATS: Record<FormatName, () => Promise<FormatFactory>> = {
   pax: async () => (await import('./pack/tar/writer.js')).tarWriter,
@@ -77,7 +75,7 @@ async function compressionFilter(name: FilterName, threads?: number): Promise<Tr
 export function dump(opts: DumpOptions): ReadableStream<Uint8Array> {
   let entries: AsyncGenerator<ArchiveEntry[]> | undefined;
   let writer: FormatWriter | undefined;
-  let lastTurn = performance.now();
+  const turn = loopTurner();
   const archive = new ReadableStream<Uint8Array>(
     {
       async start() {
@@ -100,10 +98,7 @@ export function dump(opts: DumpOptions): ReadableStream<Uint8Array> {
           // Formats that write little until the end (ISO, zip's look-ahead) and in-thread
           // stores never leave the microtask queue: yield to the event loop now and then
           // so a SIGTERM is handled mid-walk, not after it.
-          if (performance.now() - lastTurn >= TURN_MS) {
-            await new Promise((resolve) => setTimeout(resolve, 0));
-            lastTurn = performance.now();
-          }
+          await turn();
           const next = await entries!.next();
           const chunks = next.done ? await writer!.end() : await writer!.write(next.value);
           if (!next.done) opts.onEntries?.(next.value);

@@ -5,11 +5,10 @@
  * stays as it was. Only `kill -9` (or a crash of the machine) can leave the temporary;
  * the next dump to the same OUTFILE removes such leftovers of processes that are gone.
  */
-import { closeSync, fsyncSync, openSync, readdirSync, renameSync, unlinkSync } from 'node:fs';
+import { closeSync, fsync, openSync, readdirSync, renameSync, unlinkSync, write } from 'node:fs';
+import { promisify } from 'node:util';
 import { basename, dirname, join } from 'node:path';
 import { FluxError } from '../errors.js';
-import { writeAll } from '../util/fs.js';
-import { loopTurner } from './turn.js';
 
 /** `.OUTFILE.PID.RANDOM.tmp`: hidden, and the PID tells a leftover from a live dump. */
 export function tempPathFor(outfile: string): string {
@@ -81,32 +80,45 @@ export function fileSink(outfile: string): WritableStream<Uint8Array> {
     }
     liveTemporaries.delete(tmp);
   };
-  // Writes are synchronous: without a turn of the event loop now and then, a signal
-  // would wait for the end of the dump.
-  const turn = loopTurner();
-  return new WritableStream<Uint8Array>({
-    write(chunk) {
-      try {
-        writeAll(fd, chunk);
-      } catch (err) {
+  // Writes and the final fsync run on libuv's threads: the walk fills the next chunks
+  // meanwhile, and the event loop stays free for signals.
+  return new WritableStream<Uint8Array>(
+    {
+      async write(chunk) {
+        try {
+          await writeAllAsync(fd, chunk);
+        } catch (err) {
+          discard();
+          throw new FluxError(`${outfile}: write error: ${(err as Error).message}`, (err as NodeJS.ErrnoException).code ?? 'EIO');
+        }
+      },
+      async close() {
+        try {
+          await promisify(fsync)(fd);
+          closeSync(fd);
+          renameSync(tmp, outfile);
+          liveTemporaries.delete(tmp);
+        } catch (err) {
+          discard();
+          throw new FluxError(`${outfile}: ${(err as Error).message}`, (err as NodeJS.ErrnoException).code ?? 'EIO');
+        }
+      },
+      abort() {
         discard();
-        throw new FluxError(`${outfile}: write error: ${(err as Error).message}`, (err as NodeJS.ErrnoException).code ?? 'EIO');
-      }
-      return turn();
+      },
     },
-    close() {
-      try {
-        fsyncSync(fd);
-        closeSync(fd);
-        renameSync(tmp, outfile);
-        liveTemporaries.delete(tmp);
-      } catch (err) {
-        discard();
-        throw new FluxError(`${outfile}: ${(err as Error).message}`, (err as NodeJS.ErrnoException).code ?? 'EIO');
-      }
-    },
-    abort() {
-      discard();
-    },
-  });
+    // Chunks the walk may run ahead of the disk (1 MiB each).
+    new CountQueuingStrategy({ highWaterMark: WRITE_AHEAD_CHUNKS }),
+  );
+}
+
+const WRITE_AHEAD_CHUNKS = 8;
+const writeAsync = promisify(write);
+
+async function writeAllAsync(fd: number, chunk: Uint8Array): Promise<void> {
+  let done = 0;
+  while (done < chunk.length) {
+    const { bytesWritten } = await writeAsync(fd, chunk, done, chunk.length - done, null);
+    done += bytesWritten;
+  }
 }

@@ -1,6 +1,6 @@
 /** Output to standard output; each write resolves once flushed, which is the backpressure. */
 import { FluxError } from '../errors.js';
-import { loopTurner } from './turn.js';
+import { loopTurner } from '../util/turn.js';
 
 /**
  * The reader of stdout went away (EPIPE: `flux-dump - | head -c 1000`). Not a failure
