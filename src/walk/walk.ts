@@ -166,12 +166,16 @@ export class Walker {
       const loadDigests = threaded ? undefined : this.#syncLoader();
       const batches = threaded ? this.#pipelinedLoads(threaded) : loadDigests ? this.#batchedLoads(loadDigests) : this.#liveLoads();
       for await (const _ of batches) {
-        if (this.#out.length >= BATCH_ENTRIES || this.#outBytes >= BATCH_BYTES) yield this.#take();
+        if (this.#batchReady()) yield this.#take();
       }
       if (this.#out.length > 0) yield this.#take();
     } finally {
       this.#queue.close();
     }
+  }
+
+  #batchReady(): boolean {
+    return this.#out.length >= BATCH_ENTRIES || this.#outBytes >= BATCH_BYTES;
   }
 
   #take(): ArchiveEntry[] {
@@ -378,7 +382,9 @@ export class Walker {
         }
       }
       done.length = 0;
-      yield;
+      // A generator round trip per settled response would cost more than the response:
+      // hand entries on only when a batch of them is ready.
+      if (this.#batchReady()) yield;
     }
   }
 
