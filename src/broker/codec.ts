@@ -326,16 +326,25 @@ function headerLength(b: Uint8Array, off: number): number {
 }
 
 /**
+ * A message body split across chunks is gathered into a buffer of its exact size when it
+ * declares at most this many bytes. A bigger one starts here and doubles as its bytes
+ * arrive: a length field that lies (up to 4 GiB) costs memory only for bytes received.
+ */
+const EXACT_BODY_MAX = 16 << 20;
+
+/**
  * Incremental reader of the socket byte stream. A chunk holding whole messages is
  * decoded in place (messages are views into it); a message split across chunks is
- * gathered once into a buffer of its exact size. No buffer grows by concatenation.
+ * gathered once into a buffer of its exact size (beyond EXACT_BODY_MAX, one that grows
+ * to it). No buffer grows by concatenation.
  */
 export class MessageReader {
   /** Partial socket header (< 8 bytes seen). */
   #head = new Uint8Array(HEADER_SIZE);
   #headFill = 0;
-  /** Body of the message being gathered, allocated at its exact size. */
+  /** Body of the message being gathered; #bodyLength is its declared size. */
   #body: Uint8Array | null = null;
+  #bodyLength = 0;
   #bodyFill = 0;
   /** Byte order of the last magic read (for byte-exact re-encoding in tests). */
   littleEndianMagic = HOST_LITTLE_ENDIAN;
@@ -351,11 +360,12 @@ export class MessageReader {
     const n = chunk.length;
     while (off < n) {
       if (this.#body) {
-        const take = Math.min(this.#body.length - this.#bodyFill, n - off);
+        const take = Math.min(this.#bodyLength - this.#bodyFill, n - off);
+        if (this.#bodyFill + take > this.#body.length) this.#grow(this.#bodyFill + take);
         this.#body.set(chunk.subarray(off, off + take), this.#bodyFill);
         this.#bodyFill += take;
         off += take;
-        if (this.#bodyFill === this.#body.length) {
+        if (this.#bodyFill === this.#bodyLength) {
           const body = this.#body;
           this.#body = null;
           this.#bodyFill = 0;
@@ -370,7 +380,7 @@ export class MessageReader {
         off += take;
         if (this.#headFill < HEADER_SIZE) return;
         this.#headFill = 0;
-        this.#startBody(this.#head, 0);
+        this.#startBody(headerLength(this.#head, 0));
         continue;
       }
       const length = headerLength(chunk, off);
@@ -381,17 +391,24 @@ export class MessageReader {
         emit(decodeBody(chunk.subarray(off, off + length)));
         off += length;
       } else {
-        this.#body = new Uint8Array(length);
-        this.#bodyFill = 0;
+        this.#startBody(length);
       }
     }
   }
 
-  #startBody(b: Uint8Array, off: number): void {
-    const length = headerLength(b, off);
+  #startBody(length: number): void {
     this.littleEndianMagic = magicWasLittleEndian;
-    this.#body = new Uint8Array(length);
+    this.#body = new Uint8Array(Math.min(length, EXACT_BODY_MAX));
+    this.#bodyLength = length;
     this.#bodyFill = 0;
+  }
+
+  /** Room for at least `need` bytes of the body being gathered (never past its length). */
+  #grow(need: number): void {
+    const body = this.#body!;
+    const bigger = new Uint8Array(Math.min(this.#bodyLength, Math.max(need, body.length * 2)));
+    bigger.set(body.subarray(0, this.#bodyFill));
+    this.#body = bigger;
   }
 }
 

@@ -7,6 +7,9 @@
 import { concatBytes } from '../util/bytes.js';
 import { EMPTY } from './entry.js';
 
+/** fill() beyond this many missing bytes copies chunks straight into the result. */
+const DIRECT_FILL = 1 << 20;
+
 export class ByteStream {
   readonly #it: AsyncIterator<Uint8Array>;
   #buf: Uint8Array = EMPTY;
@@ -55,6 +58,7 @@ export class ByteStream {
   async fill(n: number): Promise<boolean> {
     let total = this.available;
     if (total >= n) return true;
+    if (n - total > DIRECT_FILL) return this.#fillDirect(n);
     const parts: Uint8Array[] = total > 0 ? [this.#buf.subarray(this.#pos)] : [];
     while (total < n) {
       const chunk = await this.#next();
@@ -71,6 +75,48 @@ export class ByteStream {
     }
     this.#base += this.#pos;
     this.#buf = parts.length === 0 ? EMPTY : concatBytes(parts, total);
+    this.#pos = 0;
+    return total >= n;
+  }
+
+  /**
+   * fill() for a big n (a large value): chunks are gathered until half of n has arrived,
+   * then copied into one buffer of n bytes, and later chunks straight into it. The value
+   * is held about 1.5 times at the peak rather than twice, and a size field that lies
+   * costs only what really arrives (n is never allocated on a claim alone). A chunk
+   * holding all that is missing is still used in place.
+   */
+  async #fillDirect(n: number): Promise<boolean> {
+    const have = this.available;
+    const parts: Uint8Array[] = have > 0 ? [this.#buf.subarray(this.#pos)] : [];
+    let total = have;
+    let out: Uint8Array | undefined;
+    while (total < n) {
+      const chunk = await this.#next();
+      if (chunk === undefined) break;
+      if (total === 0 && chunk.length >= n) {
+        parts.push(chunk); // in place, as fill() does
+        total = chunk.length;
+        break;
+      }
+      const take = Math.min(chunk.length, n - total);
+      const piece = take === chunk.length ? chunk : chunk.subarray(0, take);
+      if (take < chunk.length) this.#pending = chunk.subarray(take);
+      if (out !== undefined) out.set(piece, total);
+      else parts.push(piece);
+      total += take;
+      if (out === undefined && total * 2 >= n && total < n) {
+        out = new Uint8Array(n);
+        let off = 0;
+        for (const p of parts) {
+          out.set(p, off);
+          off += p.length;
+        }
+        parts.length = 0;
+      }
+    }
+    this.#base += this.#pos;
+    this.#buf = out === undefined ? (parts.length === 0 ? EMPTY : concatBytes(parts, total)) : total === n ? out : out.subarray(0, total);
     this.#pos = 0;
     return total >= n;
   }

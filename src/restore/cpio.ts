@@ -1,12 +1,12 @@
 /**
  * Streaming cpio reader: POSIX "odc" (magic 070707, octal fields, no padding) and SVR4
- * "newc" (070701, and 070702 with checksums; hex fields, 4-byte alignment). Symlink
- * targets are the member's data. Ends at the `TRAILER!!!` member.
+ * "newc" (070701, and 070702 whose file checksums are verified; hex fields, 4-byte
+ * alignment). Symlink targets are the member's data. Ends at the `TRAILER!!!` member.
  */
 import { FluxError } from '../errors.js';
 import { fromUtf8 } from '../util/bytes.js';
 import type { ByteStream } from './byte-stream.js';
-import { EMPTY, overLimit, type ReaderOptions, type RestoreEntry } from './entry.js';
+import { checkValueSize, EMPTY, MAX_META_BYTES, overLimit, showName, type ReaderOptions, type RestoreEntry } from './entry.js';
 
 export type CpioKind = 'odc' | 'newc';
 
@@ -24,6 +24,9 @@ const NEWC_MODE = 14;
 const NEWC_MTIME = 46;
 const NEWC_FILESIZE = 54;
 const NEWC_NAMESIZE = 94;
+/** 070702 ("crc") only: the sum of the file's data bytes, modulo 2^32. */
+const NEWC_CHECK = 102;
+const MAGIC_CRC_DIGIT = 0x32; // '2'
 
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
@@ -56,6 +59,13 @@ function parseDigits(h: Uint8Array, off: number, len: number, radix: 8 | 16): nu
   return v;
 }
 
+/** The 070702 checksum: every data byte added up, modulo 2^32. */
+function byteSum(data: Uint8Array): number {
+  let sum = 0;
+  for (let i = 0; i < data.length; i++) sum = (sum + data[i]!) >>> 0;
+  return sum;
+}
+
 function align4(n: number): number {
   return (n + 3) & ~3;
 }
@@ -65,6 +75,7 @@ export async function* readCpio(src: ByteStream, kind: CpioKind, opts: ReaderOpt
   const headerLen = kind === 'odc' ? ODC_HEADER : NEWC_HEADER;
   const radix = kind === 'odc' ? 8 : 16;
   let batch: RestoreEntry[] = [];
+  let previous: string | undefined;
 
   // Views into earlier buffers stay valid when the stream joins chunks, so a batch may
   // span several buffers; it is handed on whenever the buffer runs dry.
@@ -81,7 +92,11 @@ export async function* readCpio(src: ByteStream, kind: CpioKind, opts: ReaderOpt
     await need(headerLen, 'header');
     const offset = src.offset;
     const h = src.view(headerLen);
-    if (cpioKind(h) !== kind) throw new FluxError(`${where}: bad cpio header magic at offset ${offset}`, 'EPROTO');
+    if (cpioKind(h) !== kind) {
+      // A filesize that lies shows up here, as the next header out of place.
+      const after = previous === undefined ? '' : ` (after ${showName(previous)})`;
+      throw new FluxError(`${where}: bad cpio header magic at offset ${offset}${after}`, 'EPROTO');
+    }
     const field = (off: number, len: number, name: string): number => {
       const v = parseDigits(h, off, len, radix);
       if (!Number.isSafeInteger(v)) throw new FluxError(`${where}: bad cpio ${name} field at offset ${offset}`, 'EPROTO');
@@ -91,7 +106,9 @@ export async function* readCpio(src: ByteStream, kind: CpioKind, opts: ReaderOpt
     const mtime = kind === 'odc' ? field(ODC_MTIME, 11, 'mtime') : field(NEWC_MTIME, 8, 'mtime');
     const namesize = kind === 'odc' ? field(ODC_NAMESIZE, 6, 'namesize') : field(NEWC_NAMESIZE, 8, 'namesize');
     const filesize = kind === 'odc' ? field(ODC_FILESIZE, 11, 'filesize') : field(NEWC_FILESIZE, 8, 'filesize');
+    const check = kind === 'newc' && h[5] === MAGIC_CRC_DIGIT ? field(NEWC_CHECK, 8, 'check') : -1;
     if (namesize === 0) throw new FluxError(`${where}: cpio member without a name at offset ${offset}`, 'EPROTO');
+    if (namesize > MAX_META_BYTES) throw new FluxError(`${where}: cpio member name of ${namesize} bytes at offset ${offset} is too long`, 'EPROTO');
     src.advance(headerLen);
 
     const nameSpan = kind === 'odc' ? namesize : align4(headerLen + namesize) - headerLen;
@@ -106,33 +123,39 @@ export async function* readCpio(src: ByteStream, kind: CpioKind, opts: ReaderOpt
     }
     src.advance(nameSpan);
     if (path === TRAILER) break;
+    previous = path;
 
     const dataSpan = kind === 'odc' ? filesize : align4(filesize);
     const fmt = mode & S_IFMT;
+    if (fmt === S_IFREG) checkValueSize(filesize, path, opts);
+    else if (fmt === S_IFLNK && filesize > MAX_META_BYTES) {
+      throw new FluxError(`${where}: symlink target of ${showName(path)} (${filesize} bytes) is too long`, 'EPROTO');
+    }
     if (fmt === S_IFREG && overLimit(filesize, opts)) {
       batch.push({ path, type: 'file', data: EMPTY, size: filesize, linkTarget: '', mtime });
-      if (!(await src.skip(dataSpan))) throw new FluxError(`${where}: truncated cpio archive in ${path}`, 'EPROTO');
+      if (!(await src.skip(dataSpan))) throw new FluxError(`${where}: truncated cpio archive in ${showName(path)}`, 'EPROTO');
       continue;
     }
     if (fmt === S_IFREG || fmt === S_IFLNK) {
-      await need(dataSpan, path);
+      await need(dataSpan, showName(path));
       const data = src.view(filesize);
       src.advance(dataSpan);
       if (fmt === S_IFREG) {
+        if (check >= 0 && byteSum(data) !== check) throw new FluxError(`${where}: ${showName(path)}: cpio checksum mismatch`, 'EPROTO');
         batch.push({ path, type: 'file', data, size: filesize, linkTarget: '', mtime });
       } else {
         let target: string;
         try {
           target = fromUtf8(data);
         } catch {
-          throw new FluxError(`${where}: symlink target of ${path} is not valid UTF-8`, 'EILSEQ');
+          throw new FluxError(`${where}: symlink target of ${showName(path)} is not valid UTF-8`, 'EILSEQ');
         }
         batch.push({ path, type: 'symlink', data: EMPTY, size: 0, linkTarget: target, mtime });
       }
       continue;
     }
     batch.push({ path, type: 'other', data: EMPTY, size: 0, linkTarget: '', mtime });
-    if (!(await src.skip(dataSpan))) throw new FluxError(`${where}: truncated cpio archive in ${path}`, 'EPROTO');
+    if (!(await src.skip(dataSpan))) throw new FluxError(`${where}: truncated cpio archive in ${showName(path)}`, 'EPROTO');
   }
   if (batch.length > 0) yield batch;
 }

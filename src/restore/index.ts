@@ -248,8 +248,11 @@ export async function restore(o: RestoreOptions): Promise<RestoreResult> {
       hash: t.hashType,
       ...(committed ? { committed } : {}),
     };
+  } catch (err) {
+    progress?.interrupt(); // what a failing batch printed, then a newline before the error
+    throw err;
   } finally {
-    progress?.flush(); // what a failing batch printed before the error
+    progress?.flush();
     await notifier?.flush();
     await target?.close();
     await archive.close();

@@ -29,6 +29,8 @@ export interface OpenedArchive {
 
 export interface InputOptions {
   sizeLimit: number;
+  /** Without sizeLimit, values over this many bytes are refused (default DEFAULT_VALUE_CEILING). */
+  valueCeiling?: number;
   /** The stream read for INFILE `-` (default: process.stdin). */
   stdin?: AsyncIterable<Uint8Array>;
 }
@@ -72,13 +74,28 @@ function openError(path: string, err: unknown): FluxError {
 }
 
 /**
- * After the end-of-archive marker, read the input to its end: a compressed stream's
- * checksum (gzip CRC, bzip2 CRC, xz check) is only verified there, and a pipe writer is
- * not left with a broken pipe. What follows the archive is otherwise ignored.
+ * Most bytes read past the end-of-archive marker. Writers put at most a record of
+ * padding there (10 KiB; 1 MiB with `tar -b 2048`), and the compressed stream's checksum
+ * comes within one member (1 MiB for our gzip): anything longer is a second archive or
+ * a decompression bomb, not something to spend the restore's time on.
  */
-async function* thenDrain(entries: EntryBatches, stream: ByteStream): EntryBatches {
+export const MAX_TRAILING_BYTES = 64 << 20;
+
+/**
+ * After the end-of-archive marker, read the input to its end: a compressed stream's
+ * checksum (gzip CRC, bzip2 CRC, xz check, the only integrity check tar and cpio values
+ * get) is only verified there, and a pipe writer is not left with a broken pipe. What
+ * follows the archive is otherwise ignored, up to MAX_TRAILING_BYTES.
+ */
+async function* thenDrain(entries: EntryBatches, stream: ByteStream, where: string): EntryBatches {
   yield* entries;
-  for await (const chunk of stream.rest()) void chunk;
+  let trailing = 0;
+  for await (const chunk of stream.rest()) {
+    trailing += chunk.length;
+    if (trailing > MAX_TRAILING_BYTES) {
+      throw new FluxError(`${where}: more than ${MAX_TRAILING_BYTES} bytes follow the end of the archive`, 'EPROTO');
+    }
+  }
 }
 
 export function detectFormat(head: Uint8Array): ArchiveFormat | undefined {
@@ -95,7 +112,7 @@ export function detectFormat(head: Uint8Array): ArchiveFormat | undefined {
 
 export async function openArchive(input: string, opts: InputOptions): Promise<OpenedArchive> {
   const where = input === '-' ? 'stdin' : input;
-  const readerOpts: ReaderOptions = { sizeLimit: opts.sizeLimit, where };
+  const readerOpts: ReaderOptions = { sizeLimit: opts.sizeLimit, where, ...(opts.valueCeiling !== undefined ? { valueCeiling: opts.valueCeiling } : {}) };
   let source: AsyncIterable<Uint8Array>;
   if (input === '-') source = opts.stdin ?? (process.stdin as AsyncIterable<Uint8Array>);
   else {
@@ -135,11 +152,11 @@ export async function openArchive(input: string, opts: InputOptions): Promise<Op
         entries = (async function* () {})();
         break;
       case 'tar':
-        entries = thenDrain(readTar(stream, readerOpts), stream);
+        entries = thenDrain(readTar(stream, readerOpts), stream, where);
         break;
       case 'cpio-odc':
       case 'cpio-newc':
-        entries = thenDrain(readCpio(stream, format === 'cpio-odc' ? 'odc' : 'newc', readerOpts), stream);
+        entries = thenDrain(readCpio(stream, format === 'cpio-odc' ? 'odc' : 'newc', readerOpts), stream, where);
         break;
       case 'zip':
       case 'iso9660': {

@@ -6,7 +6,7 @@
  */
 import { FluxError } from '../errors.js';
 import { concatBytes, fromUtf8 } from '../util/bytes.js';
-import { EMPTY, overLimit, type ReaderOptions, type RestoreEntry } from './entry.js';
+import { checkValueSize, DEFAULT_VALUE_CEILING, EMPTY, MAX_META_BYTES, overLimit, showName, type ReaderOptions, type RestoreEntry } from './entry.js';
 import type { RandomAccess } from './random-access.js';
 
 const DOT = new Uint8Array([0x2e]);
@@ -18,6 +18,7 @@ const VD_PRIMARY = 1;
 const VD_SUPPLEMENTARY = 2;
 const VD_TERMINATOR = 255;
 const VD_ID = 1; // "CD001" at bytes 1..5
+const PVD_VOLUME_SPACE = 80;
 const PVD_BLOCK_SIZE = 128;
 const PVD_ROOT_RECORD = 156;
 const SVD_ESCAPES = 88;
@@ -137,6 +138,7 @@ class IsoReader {
   async volumes(): Promise<{ primary: DirRecord; joliet: DirRecord | undefined }> {
     let primary: DirRecord | undefined;
     let joliet: DirRecord | undefined;
+    let volumeBytes = 0;
     for (let i = 0; i < MAX_DESCRIPTORS; i++) {
       const vd = await this.#ra.read(FIRST_DESCRIPTOR + i * SECTOR, SECTOR);
       if (String.fromCharCode(...vd.subarray(VD_ID, VD_ID + 5)) !== 'CD001') this.fail('bad ISO 9660 volume descriptor');
@@ -145,12 +147,16 @@ class IsoReader {
       if (type === VD_PRIMARY && primary === undefined) {
         this.#blockSize = le16(vd, PVD_BLOCK_SIZE) || SECTOR;
         primary = parseRecord(vd, PVD_ROOT_RECORD);
+        volumeBytes = le32(vd, PVD_VOLUME_SPACE) * this.#blockSize;
       } else if (type === VD_SUPPLEMENTARY && vd[SVD_ESCAPES] === 0x25 && vd[SVD_ESCAPES + 1] === 0x2f
         && (vd[SVD_ESCAPES + 2] === 0x40 || vd[SVD_ESCAPES + 2] === 0x43 || vd[SVD_ESCAPES + 2] === 0x45)) {
         joliet = parseRecord(vd, PVD_ROOT_RECORD);
       }
     }
     if (primary === undefined) this.fail('no ISO 9660 primary volume descriptor');
+    // Writers size the file to the volume exactly: a shorter file lost its end in transit,
+    // even when what is missing is only padding.
+    if (volumeBytes > this.#ra.size) this.fail(`truncated ISO 9660 image: ${this.#ra.size} of the ${volumeBytes} bytes its volume descriptor declares`);
     return { primary, joliet };
   }
 
@@ -213,6 +219,7 @@ class IsoReader {
           if (f & 0x02 && q + w <= e.length) rr.mtime = long ? longTime(e, q) : recordTime(e, q);
         } else if (sig(e, 0, 'CE') && len >= 28) {
           ce = { block: le32(e, 4), offset: le32(e, 12), length: le32(e, 20) };
+          if (ce.length > MAX_META_BYTES) this.fail(`Rock Ridge continuation area of ${ce.length} bytes is too large`);
         } else if (sig(e, 0, 'CL') && len >= 12) {
           rr.childLink = le32(e, 4);
         } else if (sig(e, 0, 'RE')) {
@@ -254,6 +261,8 @@ class IsoReader {
 
   /** The records of one directory, in order, "." and ".." excluded. */
   async *records(dirExtent: number, dirSize: number): AsyncGenerator<DirRecord> {
+    // read whole: a size past what any real directory needs is corrupt, not allocated
+    if (dirSize > DEFAULT_VALUE_CEILING) this.fail(`directory at block ${dirExtent} claims ${dirSize} bytes`);
     const data = await this.#readExtent(dirExtent, 0, dirSize);
     for (let p = 0; p < data.length; ) {
       const len = data[p]!;
@@ -347,13 +356,22 @@ export async function* readIso(ra: RandomAccess, opts: ReaderOptions): AsyncGene
         batch.push({ path, type: 'other', data: EMPTY, size: 0, linkTarget: '', mtime }); // device, FIFO, socket
         continue;
       }
-      if (rr?.zisofs) iso.fail(`${path}: zisofs-compressed files are not supported`);
+      if (rr?.zisofs) iso.fail(`${showName(path)}: zisofs-compressed files are not supported`);
       const size = extents.reduce((n, e) => n + e.size, 0);
       if (overLimit(size, opts)) {
         batch.push({ path, type: 'file', data: EMPTY, size, linkTarget: '', mtime });
         continue;
       }
-      const data = await iso.data(extents, size);
+      checkValueSize(size, path, opts);
+      let data: Uint8Array;
+      try {
+        data = await iso.data(extents, size);
+      } catch (err) {
+        // a truncated image or an extent that points past its end: say which file
+        const prefix = `${opts.where}: `;
+        if (err instanceof FluxError && err.message.startsWith(prefix)) iso.fail(`${showName(path)}: ${err.message.slice(prefix.length)}`);
+        throw err;
+      }
       batch.push({ path, type: 'file', data, size, linkTarget: '', mtime });
       batchBytes += size;
       if (batchBytes >= BATCH_BYTES || batch.length >= BATCH_ENTRIES) {

@@ -22,6 +22,8 @@ export class RestoreProgress {
   blobs = 0;
   #out = '';
   #notifyPending = false;
+  /** A `\r` progress line is on the terminal without its newline yet. */
+  #lineOpen = false;
   readonly #o: ProgressOptions;
 
   constructor(o: ProgressOptions) {
@@ -54,6 +56,7 @@ export class RestoreProgress {
   flush(): void {
     if (this.#out) {
       this.#o.write(this.#out);
+      this.#lineOpen = !this.#out.endsWith('\n');
       this.#out = '';
     }
     if (this.#notifyPending && this.#o.notifier) this.#o.notifier.status(notifyText(this.keys));
@@ -63,7 +66,15 @@ export class RestoreProgress {
   end(): void {
     this.flush();
     if (this.#showCount) this.#o.write(`\r${PROG}: restored ${this.keys} keys (${this.blobs} blobs)\n`);
+    this.#lineOpen = false;
     this.#o.notifier?.status(notifyText(this.keys), true);
+  }
+
+  /** The restore failed: end an open progress line, so the error gets a line of its own. */
+  interrupt(): void {
+    this.flush();
+    if (this.#lineOpen) this.#o.write('\n');
+    this.#lineOpen = false;
   }
 
   message(text: string): void {

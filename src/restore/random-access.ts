@@ -33,7 +33,7 @@ class FileRandomAccess implements RandomAccess {
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
-    if (offset < 0 || length < 0 || offset + length > this.size) {
+    if (!(offset >= 0 && length >= 0 && offset + length <= this.size)) { // NaN too
       throw new FluxError(`${this.#where}: truncated archive: ${length} bytes at offset ${offset} are past its end (${this.size} bytes)`, 'EPROTO');
     }
     const buf = new Uint8Array(length);
@@ -50,6 +50,20 @@ class FileRandomAccess implements RandomAccess {
     await this.#fh.close();
     await this.#onClose?.();
   }
+}
+
+/** Positioned reads over bytes already in memory (tests, fuzzing, small inputs). */
+export function bytesRandomAccess(bytes: Uint8Array, where: string): RandomAccess {
+  return {
+    size: bytes.length,
+    async read(offset: number, length: number): Promise<Uint8Array> {
+      if (!(offset >= 0 && length >= 0 && offset + length <= bytes.length)) {
+        throw new FluxError(`${where}: truncated archive: ${length} bytes at offset ${offset} are past its end (${bytes.length} bytes)`, 'EPROTO');
+      }
+      return bytes.slice(offset, offset + length);
+    },
+    async close(): Promise<void> {},
+  };
 }
 
 export async function openFileRandomAccess(path: string, where = path): Promise<RandomAccess> {

@@ -7,7 +7,7 @@
 import { FluxError } from '../errors.js';
 import { fromUtf8 } from '../util/bytes.js';
 import type { ByteStream } from './byte-stream.js';
-import { EMPTY, overLimit, type ReaderOptions, type RestoreEntry } from './entry.js';
+import { checkValueSize, EMPTY, MAX_META_BYTES, overLimit, showName, type ReaderOptions, type RestoreEntry } from './entry.js';
 
 export const BLOCK = 512;
 
@@ -29,7 +29,7 @@ const PREFIX = 345;
 const PREFIX_LEN = 155;
 
 /** pax and GNU long-name members are read whole; no real one comes near this. */
-const MAX_META_BODY = 1 << 20;
+const MAX_META_BODY = MAX_META_BYTES;
 
 const CH_SPACE = 0x20;
 const CH_SLASH = 0x2f;
@@ -214,7 +214,10 @@ export async function* readTar(src: ByteStream, opts: ReaderOptions): AsyncGener
         batch = [];
       }
       if (!(await src.fill(BLOCK))) {
-        if (src.available === 0) break; // no end-of-archive blocks: accept, as libarchive does
+        // Every writer ends a tar with zero blocks. libarchive accepts a tar without them,
+        // but a dump cut at a member boundary (a full disk, a crash) looks exactly like
+        // that, and restoring it would silently lose every key after the cut.
+        if (src.available === 0) throw new FluxError(`${where}: truncated tar archive: it ends at offset ${src.offset} without its end-of-archive blocks`, 'EPROTO');
         throw new FluxError(`${where}: truncated tar header at offset ${src.offset}`, 'EPROTO');
       }
     }
@@ -255,7 +258,10 @@ export async function* readTar(src: ByteStream, opts: ReaderOptions): AsyncGener
         ? decodeName(prefix, 'tar name', where, offset) + '/' + decodeName(name, 'tar name', where, offset)
         : decodeName(name, 'tar name', where, offset);
     }
-    if (pax?.size !== undefined) size = pax.size;
+    if (pax?.size !== undefined) {
+      size = pax.size;
+      if (!Number.isSafeInteger(size)) throw new FluxError(`${where}: invalid pax size in ${showName(path)} at offset ${offset}`, 'EPROTO');
+    }
     let mtime = pax?.mtime ?? parseNumeric(h, MTIME, MTIME_LEN);
     if (!Number.isFinite(mtime)) mtime = 0;
     let linkTarget = '';
@@ -271,9 +277,10 @@ export async function* readTar(src: ByteStream, opts: ReaderOptions): AsyncGener
     const regular = (type === 0x30 || type === 0 || type === 0x37)
       && !(type === 0 && !hasUstarMagic(h) && path.charCodeAt(path.length - 1) === CH_SLASH);
     if (regular) {
+      checkValueSize(size, path, opts);
       if (overLimit(size, opts)) {
         batch.push({ path, type: 'file', data: EMPTY, size, linkTarget: '', mtime });
-        if (!(await src.skip(padded(size)))) throw new FluxError(`${where}: truncated tar archive in ${path}`, 'EPROTO');
+        if (!(await src.skip(padded(size)))) throw new FluxError(`${where}: truncated tar archive in ${showName(path)}`, 'EPROTO');
         continue;
       }
       if (src.available < size) {
@@ -281,13 +288,13 @@ export async function* readTar(src: ByteStream, opts: ReaderOptions): AsyncGener
           yield batch;
           batch = [];
         }
-        if (!(await src.fill(size))) throw new FluxError(`${where}: truncated tar archive in ${path}`, 'EPROTO');
+        if (!(await src.fill(size))) throw new FluxError(`${where}: truncated tar archive in ${showName(path)}`, 'EPROTO');
       }
       const data = src.view(size);
       src.advance(size);
       const pad = padded(size) - size;
       if (src.available >= pad) src.advance(pad);
-      else if (!(await src.skip(pad))) throw new FluxError(`${where}: truncated tar archive in ${path}`, 'EPROTO');
+      else if (!(await src.skip(pad))) throw new FluxError(`${where}: truncated tar archive in ${showName(path)}`, 'EPROTO');
       batch.push({ path, type: 'file', data, size, linkTarget: '', mtime });
       continue;
     }
@@ -297,7 +304,7 @@ export async function* readTar(src: ByteStream, opts: ReaderOptions): AsyncGener
     // do: skip what the header declares.
     const bodiless = type >= 0x32 && type <= 0x36;
     if (!bodiless && size > 0) {
-      if (!(await src.skip(padded(size)))) throw new FluxError(`${where}: truncated tar archive in ${path}`, 'EPROTO');
+      if (!(await src.skip(padded(size)))) throw new FluxError(`${where}: truncated tar archive in ${showName(path)}`, 'EPROTO');
     }
   }
   if (batch.length > 0) yield batch;

@@ -9,7 +9,7 @@
 import { crc32, inflateRawSync } from 'node:zlib';
 import { FluxError } from '../errors.js';
 import { fromUtf8 } from '../util/bytes.js';
-import { EMPTY, overLimit, type ReaderOptions, type RestoreEntry } from './entry.js';
+import { checkValueSize, EMPTY, MAX_META_BYTES, overLimit, showName, type ReaderOptions, type RestoreEntry } from './entry.js';
 import { WindowedReader, type RandomAccess } from './random-access.js';
 
 const SIG_LOCAL = 0x04034b50;
@@ -205,26 +205,55 @@ function parseMember(cd: Uint8Array, where: string, index: number): Member {
   };
 }
 
+/**
+ * Most compressed bytes a deflate stream of `size` bytes needs: stored blocks cost 5
+ * bytes per 65,535; anything beyond (with slack for odd encoders) does not describe
+ * `size` bytes and is not read.
+ */
+function deflateBound(size: number): number {
+  return size + 5 * Math.ceil(size / 65535) + (size >> 8) + 1024;
+}
+
 async function memberData(r: WindowedReader, m: Member, where: string): Promise<Uint8Array> {
-  if (m.flags & FLAG_ENCRYPTED) throw new FluxError(`${where}: ${m.name}: encrypted zip members are not supported`, 'ENOTSUP');
-  const lh = await r.read(m.localOffset, LOCAL_LEN);
-  const lv = dv(lh);
-  if (lv.getUint32(0, true) !== SIG_LOCAL) throw new FluxError(`${where}: ${m.name}: bad zip local header`, 'EPROTO');
-  const dataOffset = m.localOffset + LOCAL_LEN + lv.getUint16(L_NAME_LEN, true) + lv.getUint16(L_EXTRA_LEN, true);
-  if (m.size === 0 && m.method === METHOD_STORED) return EMPTY;
-  const raw = await r.read(dataOffset, m.compSize);
+  const name = showName(m.name);
+  const fail: (why: string, code?: string) => never = (why, code = 'EPROTO') => {
+    throw new FluxError(`${where}: ${name}: ${why}`, code);
+  };
+  if (m.flags & FLAG_ENCRYPTED) fail('encrypted zip members are not supported', 'ENOTSUP');
+  if (m.method !== METHOD_STORED && m.method !== METHOD_DEFLATE) fail(`unsupported zip compression method ${m.method}`, 'ENOTSUP');
+  // Sizes are checked before anything is read: an entry claims no more than it can hold.
+  if (m.method === METHOD_STORED && m.compSize !== m.size) fail(`stored member of ${m.size} bytes claims ${m.compSize} bytes of data`);
+  if (m.method === METHOD_DEFLATE && m.compSize > deflateBound(m.size)) fail(`${m.compSize} bytes of deflate data cannot hold ${m.size} bytes`);
+  let raw: Uint8Array;
+  try {
+    const lh = await r.read(m.localOffset, LOCAL_LEN);
+    const lv = dv(lh);
+    if (lv.getUint32(0, true) !== SIG_LOCAL) fail('bad zip local header');
+    if (m.size === 0 && m.method === METHOD_STORED) return EMPTY;
+    const dataOffset = m.localOffset + LOCAL_LEN + lv.getUint16(L_NAME_LEN, true) + lv.getUint16(L_EXTRA_LEN, true);
+    raw = await r.read(dataOffset, m.compSize);
+  } catch (err) {
+    // a truncated archive: say which member ran past the end
+    const prefix = `${where}: `;
+    if (err instanceof FluxError && err.message.startsWith(prefix) && !err.message.startsWith(`${prefix}${name}: `)) {
+      fail(err.message.slice(prefix.length));
+    }
+    throw err;
+  }
   let data: Uint8Array;
   if (m.method === METHOD_STORED) data = raw;
-  else if (m.method === METHOD_DEFLATE) {
+  else {
     try {
       const out = inflateRawSync(raw, { maxOutputLength: Math.max(m.size, 1) });
       data = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
     } catch (err) {
-      throw new FluxError(`${where}: ${m.name}: corrupt deflate data: ${(err as Error).message}`, 'EPROTO');
+      const e = err as NodeJS.ErrnoException;
+      if (e.code === 'ERR_BUFFER_TOO_LARGE') fail(`deflate data inflates to more than the directory's ${m.size} bytes`);
+      fail(`corrupt deflate data: ${e.message}`);
     }
-  } else throw new FluxError(`${where}: ${m.name}: unsupported zip compression method ${m.method}`, 'ENOTSUP');
-  if (data.length !== m.size) throw new FluxError(`${where}: ${m.name}: size ${data.length} differs from the directory's ${m.size}`, 'EPROTO');
-  if ((crc32(data) >>> 0) !== m.crc) throw new FluxError(`${where}: ${m.name}: CRC-32 mismatch`, 'EPROTO');
+  }
+  if (data.length !== m.size) fail(`size ${data.length} differs from the directory's ${m.size}`);
+  if ((crc32(data) >>> 0) !== m.crc) fail('CRC-32 mismatch');
   return data;
 }
 
@@ -251,13 +280,15 @@ export async function* readZip(ra: RandomAccess, opts: ReaderOptions): AsyncGene
     } else if (m.kind === 'file' && overLimit(m.size, opts)) {
       batch.push({ path: m.name, type: 'file', data: EMPTY, size: m.size, linkTarget: '', mtime: m.mtime });
     } else {
+      if (m.kind === 'file') checkValueSize(m.size, m.name, opts);
+      else if (m.size > MAX_META_BYTES) throw new FluxError(`${where}: symlink target of ${showName(m.name)} (${m.size} bytes) is too long`, 'EPROTO');
       const data = await memberData(dataReader, m, where);
       if (m.kind === 'symlink') {
         let target: string;
         try {
           target = fromUtf8(data);
         } catch {
-          throw new FluxError(`${where}: symlink target of ${m.name} is not valid UTF-8`, 'EILSEQ');
+          throw new FluxError(`${where}: symlink target of ${showName(m.name)} is not valid UTF-8`, 'EILSEQ');
         }
         batch.push({ path: m.name, type: 'symlink', data: EMPTY, size: 0, linkTarget: target, mtime: m.mtime });
       } else {

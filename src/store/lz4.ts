@@ -10,8 +10,21 @@ function malformed(why: string): never {
   throw new FluxError(`corrupt LZ4 block: ${why}`, 'EPROTO');
 }
 
+/**
+ * Largest output an LZ4 block of `n` bytes can describe: a match length grows by 255
+ * per input byte at most. A declared size beyond it is corrupt (and must not make us
+ * allocate gigabytes).
+ */
+export function maxDecodedSize(n: number): number {
+  return n * 255 + 15;
+}
+
 /** Decode a block that must expand to exactly `size` bytes. */
 export function lz4DecodeBlockTS(src: Uint8Array, size: number): Uint8Array {
+  // the declared size comes from the store (content.sqlite's size column): check it
+  // before allocating the output
+  if (!Number.isSafeInteger(size) || size < 0) malformed(`invalid declared size ${size}`);
+  if (size > maxDecodedSize(src.length)) malformed(`declared size ${size} is impossible for a ${src.length}-byte block`);
   const dst = new Uint8Array(size);
   let ip = 0;
   let op = 0;

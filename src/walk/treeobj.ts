@@ -58,8 +58,15 @@ function isBlobrefArray(v: unknown): v is string[] {
   return true;
 }
 
+/**
+ * Most inline directories nested one in another that decode. jansson (Flux's JSON
+ * parser) stops at 2048 levels of JSON, two per directory; the check also keeps a
+ * hostile object from exhausting the stack here.
+ */
+export const MAX_TREE_DEPTH = 1024;
+
 /** Validate a parsed JSON value as a tree object; returns null when it is not one. */
-export function fromJson(v: unknown): TreeObj | null {
+export function fromJson(v: unknown, depth = 0): TreeObj | null {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return null;
   const o = v as Record<string, unknown>;
   if (o.ver !== 1) return null;
@@ -82,11 +89,11 @@ export function fromJson(v: unknown): TreeObj | null {
         : { type: 'symlink', data: { namespace: d.namespace, target: d.target } };
     }
     case 'dir': {
-      if (typeof data !== 'object' || data === null || Array.isArray(data)) return null;
+      if (typeof data !== 'object' || data === null || Array.isArray(data) || depth >= MAX_TREE_DEPTH) return null;
       const names = Object.keys(data).sort(compareUtf8);
       const entries = new Map<string, TreeObj>();
       for (const name of names) {
-        const child = fromJson((data as Record<string, unknown>)[name]);
+        const child = fromJson((data as Record<string, unknown>)[name], depth + 1);
         if (child === null) return null;
         entries.set(name, child);
       }

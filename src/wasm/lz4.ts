@@ -6,7 +6,7 @@
  *   heapBase | input (block or raw bytes) | output (declared size, or bound(n))
  */
 import { FluxError } from '../errors.js';
-import { lz4, lz4Bound, lz4DecodeBlockTS, lz4EncodeBlockTS } from '../store/lz4.js';
+import { lz4, lz4Bound, lz4DecodeBlockTS, lz4EncodeBlockTS, maxDecodedSize } from '../store/lz4.js';
 import { WASM_BASE64 } from './generated/lz4.wasm.js';
 import { align16, ensureMemory, instantiateEmbedded, instantiateEmbeddedSync } from './load.js';
 
@@ -35,14 +35,7 @@ const DECODE_ERRORS: Record<number, string> = {
  */
 export const WASM_LZ4_MAX_BYTES = 1 << 30;
 
-/**
- * Largest output an LZ4 block of `n` bytes can describe: a match length grows by 255
- * per input byte at most. A declared size beyond it is corrupt (and must not make us
- * allocate gigabytes).
- */
-export function maxDecodedSize(n: number): number {
-  return n * 255 + 15;
-}
+export { maxDecodedSize };
 
 function malformed(why: string): never {
   throw new FluxError(`corrupt LZ4 block: ${why}`, 'EPROTO');
