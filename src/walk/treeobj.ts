@@ -18,9 +18,12 @@ export interface DirObj { type: 'dir'; data: Map<string, TreeObj> }
 export interface SymlinkObj { type: 'symlink'; data: { namespace?: string; target: string } }
 
 export class TreeObjError extends Error {
-  constructor(message: string) {
+  /** Key of the offending entry inside the object ('' for the object itself). */
+  readonly entry: string;
+  constructor(message: string, entry = '') {
     super(message);
     this.name = 'TreeObjError';
+    this.entry = entry;
   }
 }
 
@@ -116,8 +119,32 @@ export function decodeTreeObj(bytes: Uint8Array): TreeObj {
     throw new TreeObjError('could not decode tree object');
   }
   const obj = fromJson(parsed);
-  if (obj === null) throw new TreeObjError('invalid tree object');
+  if (obj === null) {
+    const why = explainInvalid(parsed, '', 0);
+    throw new TreeObjError(why.reason ? `invalid tree object: ${why.reason}` : 'invalid tree object', why.entry);
+  }
   return obj;
+}
+
+/**
+ * Why fromJson refused `v`, and which entry (by key, inside inline directories): only on
+ * the error path, so the fast validator stays a plain yes/no.
+ */
+function explainInvalid(v: unknown, entry: string, depth: number): { entry: string; reason: string } {
+  const at = (reason: string) => ({ entry, reason });
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return at('not a JSON object');
+  const o = v as Record<string, unknown>;
+  if (o.ver !== 1) return at(`unsupported version ${JSON.stringify(o.ver ?? null)}`);
+  const known = ['val', 'valref', 'dirref', 'symlink', 'dir'];
+  if (typeof o.type !== 'string' || !known.includes(o.type)) return at(`unknown type ${JSON.stringify(o.type ?? null)}`);
+  if (o.type === 'dir' && typeof o.data === 'object' && o.data !== null && !Array.isArray(o.data)) {
+    if (depth >= MAX_TREE_DEPTH) return at(`inline directories nested deeper than ${MAX_TREE_DEPTH}`);
+    for (const [name, child] of Object.entries(o.data as Record<string, unknown>)) {
+      const key = entry === '' ? name : `${entry}/${name}`;
+      if (fromJson(child, depth + 1) === null) return explainInvalid(child, key, depth + 1);
+    }
+  }
+  return at(`bad ${o.type} data`);
 }
 
 export function valBytes(obj: ValObj): Uint8Array {

@@ -459,7 +459,7 @@ export class Walker {
     try {
       obj = decodeTreeObj(blob);
     } catch (err) {
-      if (err instanceof TreeObjError) throw new FluxError(`${display(path)}: ${err.message}`, 'EPROTO');
+      if (err instanceof TreeObjError) throw new FluxError(`${display(err.entry === '' ? path : join(path, err.entry))}: ${err.message}`, 'EPROTO');
       throw err;
     }
     if (obj.type !== 'dir') throw new FluxError(`${display(path)}: dirref references non-directory`, 'ENOTDIR');
