@@ -91,6 +91,16 @@ describe('SqliteWriter', () => {
 });
 
 describe('FilesWriter', () => {
+  it('removes blob temporaries of killed restores, never a live one\'s', () => {
+    const dir = tempDir();
+    // A pid that cannot exist (above pid_max) stands for a restore killed with -9.
+    writeFileSync(join(dir, '.sha1-0123.tmp-99999999-0'), 'half');
+    writeFileSync(join(dir, `.sha1-4567.tmp-${process.pid}-3`), 'mine');
+    writeFileSync(join(dir, 'sha1-89ab'), 'a blob');
+    FilesWriter.open(dir);
+    expect(readdirSync(dir).sort()).toEqual([`.sha1-4567.tmp-${process.pid}-3`, 'sha1-89ab']);
+  });
+
   it('one file per blob named by its blobref, raw; kvs-primary replaced atomically', async () => {
     const dir = join(tempDir(), 'content.files');
     const w = FilesWriter.open(dir, { hash: 'sha1' });

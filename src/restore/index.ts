@@ -27,8 +27,9 @@ import { overLimit } from './entry.js';
 import { openArchive, type ArchiveFormat } from './input.js';
 import { keyComponents } from './paths.js';
 import { RestoreProgress } from './progress.js';
-import { registerTemporary, releaseTemporary } from './temporaries.js';
-import { newStoreTemp, openTarget, type RestoreTarget } from './target.js';
+import { registerTemporary, registerTemporaryPattern, releaseTemporary, releaseTemporaryPattern } from './temporaries.js';
+import { ownBlobTemporaries } from '../store/files-writer.js';
+import { filesTargetDir, newStoreTemp, openTarget, type RestoreTarget } from './target.js';
 import { KvsTree, symlinkText } from './tree.js';
 import { storeWorkerPath, WorkerTarget } from './worker-target.js';
 
@@ -127,6 +128,9 @@ export async function restore(o: RestoreOptions): Promise<RestoreResult> {
   // so a signal handler can remove it even while the store worker owns it.
   const building = live ? undefined : newStoreTemp(location);
   if (building !== undefined) registerTemporary(building);
+  // content.files blobs are written by the store worker under `.NAME.tmp-PID-N`.
+  const filesDir = live ? undefined : filesTargetDir(location);
+  if (filesDir !== undefined) registerTemporaryPattern(filesDir, ownBlobTemporaries());
   let target: RestoreTarget | undefined;
   let liveTarget: LiveRestoreTarget | undefined;
   let notifier: SdNotifier | undefined;
@@ -257,5 +261,6 @@ export async function restore(o: RestoreOptions): Promise<RestoreResult> {
     await target?.close();
     await archive.close();
     if (building !== undefined) releaseTemporary(building);
+    if (filesDir !== undefined) releaseTemporaryPattern(filesDir);
   }
 }

@@ -69,6 +69,12 @@ export function newStoreTemp(location: string): string | undefined {
   return kind === 'sqlite' && !existsSync(path) ? newDatabaseTemp(path) : undefined;
 }
 
+/** The content.files directory a location restores into, or undefined for content.sqlite. */
+export function filesTargetDir(location: string): string | undefined {
+  const { kind, path } = resolveTarget(location);
+  return kind === 'files' ? path : undefined;
+}
+
 export function openTarget(location: string, hash: HashType | undefined): RestoreTarget {
   const { kind, path } = resolveTarget(location);
   if (kind === 'files') return FilesWriter.open(path, hash === undefined ? {} : { hash });

@@ -4,9 +4,24 @@
  * owners when done; the CLI removes whatever is left when a signal ends the run
  * (systemd's stop timeout sends SIGTERM to a slow restore).
  */
-import { rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 
 const live = new Set<string>();
+/** Directories whose files matching a pattern are this process's temporaries. */
+const patterns = new Map<string, RegExp>();
+
+/**
+ * Files named by `pattern` in `dir` are ours until released: for temporaries another
+ * thread creates one by one (content.files blobs written by the store worker).
+ */
+export function registerTemporaryPattern(dir: string, pattern: RegExp): void {
+  patterns.set(dir, pattern);
+}
+
+export function releaseTemporaryPattern(dir: string): void {
+  patterns.delete(dir);
+}
 
 export function registerTemporary(path: string): void {
   live.add(path);
@@ -26,4 +41,12 @@ export function removeTemporaries(): void {
     }
   }
   live.clear();
+  for (const [dir, pattern] of patterns) {
+    try {
+      for (const name of readdirSync(dir)) if (pattern.test(name)) rmSync(join(dir, name), { force: true });
+    } catch {
+      /* best effort on the way out */
+    }
+  }
+  patterns.clear();
 }

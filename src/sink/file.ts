@@ -9,6 +9,7 @@ import { closeSync, fsync, openSync, readdirSync, renameSync, unlinkSync, write 
 import { promisify } from 'node:util';
 import { basename, dirname, join } from 'node:path';
 import { FluxError } from '../errors.js';
+import { processAlive } from '../util/fs.js';
 
 /** `.OUTFILE.PID.RANDOM.tmp`: hidden, and the PID tells a leftover from a live dump. */
 export function tempPathFor(outfile: string): string {
@@ -19,14 +20,6 @@ export function tempPathFor(outfile: string): string {
 /** Temporaries of interrupted runs, so a signal handler can remove them. */
 export const liveTemporaries = new Set<string>();
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== 'ESRCH'; // EPERM: alive, someone else's
-  }
-}
 
 /**
  * Remove temporaries for `outfile` left by dumps that were killed (their process no

@@ -19,7 +19,7 @@ import { formatCheckpoint, parseCheckpoint, type Checkpoint } from './checkpoint
 import { CHECKPOINT_FILE } from './files.js';
 import type { WritableContentStore } from './source.js';
 import { getDigester } from '../verify/digest.js';
-import { fsyncPath, writeAll } from '../util/fs.js';
+import { fsyncPath, processAlive, writeAll } from '../util/fs.js';
 
 const BLOB_NAME = /^(sha1|sha256)-[0-9a-f]+$/;
 
@@ -42,6 +42,15 @@ export function existingFilesHash(dir: string): HashType | undefined {
   return undefined;
 }
 
+/** `.NAME.tmp-PID-N`: a blob or checkpoint being written by process PID. */
+const BLOB_TEMPORARY = /^\..+\.tmp-(\d+)-\d+$/;
+
+/** This process's blob temporaries (for a signal handler to remove). */
+export function ownBlobTemporaries(): RegExp {
+  return new RegExp(`^\\..+\\.tmp-${process.pid}-\\d+$`);
+}
+
+
 export class FilesWriter implements WritableContentStore {
   readonly location: string;
   readonly hashType: HashType;
@@ -61,10 +70,24 @@ export class FilesWriter implements WritableContentStore {
     try {
       if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
       else if (!statSync(dir).isDirectory()) throw new FluxError(`${dir}: not a directory`, 'ENOTDIR');
+      FilesWriter.removeStaleTemporaries(dir);
       const found = existingFilesHash(dir);
       return found !== undefined ? new FilesWriter(dir, found, false) : new FilesWriter(dir, opts.hash ?? 'sha1', true);
     } catch (err) {
       throw ioError(dir, err);
+    }
+  }
+
+  /** Blob temporaries left by restores that were killed (their process is gone). */
+  static removeStaleTemporaries(dir: string): void {
+    for (const name of readdirSync(dir)) {
+      const m = BLOB_TEMPORARY.exec(name);
+      if (!m || Number(m[1]) === process.pid || processAlive(Number(m[1]))) continue;
+      try {
+        unlinkSync(join(dir, name));
+      } catch {
+        /* someone else's cleanup got there first */
+      }
     }
   }
 

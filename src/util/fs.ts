@@ -16,3 +16,13 @@ export function fsyncPath(path: string): void {
     closeSync(fd);
   }
 }
+
+/** Is process `pid` still running? (EPERM: yes, someone else's.) Tells a killed run's leftovers from a live one's. */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
