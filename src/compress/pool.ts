@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Piscina } from 'piscina';
+import { poolRuntimeOptions } from '../runtime-pool.js';
 import type { Codec, GzipEngine } from './codecs.js';
 import type { CompressTask } from './worker.js';
 
@@ -31,6 +32,14 @@ export function workerPath(): string {
 export function defaultThreads(): number {
   return Math.max(1, availableParallelism());
 }
+
+/**
+ * Tasks queued on each worker at once. With 2, a worker that finishes a chunk starts the
+ * next one from its own message port at once: it does not wait for the main thread to
+ * take the result and post more work, which it does only when its event loop turns, and
+ * a walk of an offline store can keep that loop busy for a long stretch.
+ */
+export const TASKS_PER_WORKER = 2;
 
 let pool: Piscina<CompressTask, ArrayBuffer> | null = null;
 /** Codecs already loaded (or loading) in the current pool's workers. */
@@ -57,9 +66,11 @@ async function getPool(threads: number): Promise<Piscina<CompressTask, ArrayBuff
     filename: workerPath(),
     minThreads: size,
     maxThreads: size,
+    concurrentTasksPerWorker: TASKS_PER_WORKER,
     // Workers hold a warm codec (bzip2 WASM heap, lzma state); keep them while the
     // process runs. They are unref'd when idle, so this never delays exit.
     idleTimeout: Number.POSITIVE_INFINITY,
+    ...poolRuntimeOptions(), // Deno: no Atomics fast path (it deadlocks there)
   });
   return pool;
 }

@@ -32,6 +32,7 @@ import { ownBlobTemporaries } from '../store/files-writer.js';
 import { filesTargetDir, newStoreTemp, openTarget, type RestoreTarget } from './target.js';
 import { KvsTree, symlinkText } from './tree.js';
 import { storeWorkerPath, WorkerTarget } from './worker-target.js';
+import { storeWorkerByDefault } from '../runtime-pool.js';
 
 /** Values shorter than a blobref string (with its NUL) are stored inline, as Flux does. */
 export const BLOBREF_MAX_STRING_SIZE = 72;
@@ -60,8 +61,8 @@ export interface RestoreOptions {
   /** Live: bypass the broker's content cache (content-backing.*, no flush). Offline: no effect. */
   noCache?: boolean;
   /**
-   * Compress and write blobs on a worker thread (default), overlapping with reading and
-   * hashing; false stores in-process.
+   * Compress and write blobs on a worker thread (default in Node), overlapping with reading
+   * and hashing; false stores in-process (the default in Deno: storeWorkerByDefault()).
    */
   storeWorker?: boolean;
   /** stderr (progress, messages). */
@@ -146,7 +147,7 @@ export async function restore(o: RestoreOptions): Promise<RestoreResult> {
       });
       target = liveTarget;
     } else {
-      const workerPath = o.storeWorker === false ? undefined : storeWorkerPath();
+      const workerPath = (o.storeWorker ?? storeWorkerByDefault()) ? storeWorkerPath() : undefined;
       target = workerPath !== undefined ? await WorkerTarget.open(workerPath, { location, hash: o.hash }) : openTarget(location, o.hash);
     }
     const t = target;
