@@ -283,6 +283,30 @@ describe('codec loading', () => {
   });
 });
 
+describe('prewarm', () => {
+  it('prewarm: true starts the pool before any input, and the output is still right', () => {
+    const script = `
+      const { gzipFilter } = await import(${JSON.stringify(`${ROOT}dist/compress/gzip.js`)});
+      const { poolThreads, closePool } = await import(${JSON.stringify(`${ROOT}dist/compress/pool.js`)});
+      const filter = gzipFilter({ threads: 2, prewarm: true });
+      // The pool is created asynchronously (piscina is imported on first use).
+      for (let i = 0; i < 3000 && poolThreads() === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      const threadsBeforeInput = poolThreads();
+      const w = filter.writable.getWriter();
+      const reading = new Response(filter.readable).arrayBuffer();
+      await w.write(new TextEncoder().encode('hello, prewarmed pool')); await w.close();
+      const out = Buffer.from(await reading).toString('base64');
+      await closePool();
+      console.log(JSON.stringify({ threadsBeforeInput, out }));
+    `;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { timeout: 60_000, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const res = JSON.parse(r.stdout) as { threadsBeforeInput: number; out: string };
+    expect(res.threadsBeforeInput).toBe(2);
+    expect(Buffer.from(run('gzip', ['-dc'], Buffer.from(res.out, 'base64'))).toString()).toBe('hello, prewarmed pool');
+  });
+});
+
 describe('KVS-like tar at the default chunk size (50 MiB gzip, 24 MiB bzip2, 16 MiB xz)', () => {
   const big = kvsTar(50 << 20, { seed: 11 }) as Uint8Array;
   // bzip2 (~17 MB/s) and xz (~3.5 MB/s) per core are slow: they get 6 and 4 default

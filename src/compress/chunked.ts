@@ -5,15 +5,18 @@
  * are standard (RFC 1952 §2.2, bzip2 and xz multi-stream), so gzip, bzip2, xz, GNU tar,
  * bsdtar and flux restore read the output as one file.
  *
- * Memory is bounded whatever the input size: at most `2 * threads` chunks exist at once
- * (queued, compressing, or compressed but waiting for an earlier one), plus the chunk
- * being filled. When that window is full, transform() awaits the oldest chunk, so the
- * TransformStream accepts no more input while the pool is saturated. Output order is the
+ * Memory is bounded whatever the input size: at most `TASKS_PER_WORKER * threads` chunks
+ * exist at once (queued, compressing, or compressed but waiting for an earlier one), plus
+ * the chunk being filled. All of them are handed to the pool as soon as they are full, so
+ * each worker has its next chunk queued before it finishes the current one: a walk that
+ * keeps the main thread busy without turning the event loop cannot leave a worker idle.
+ * When the window is full, transform() awaits the oldest chunk, so the TransformStream
+ * accepts no more input while the pool is saturated. Output order is the
  * queue order, never completion order: the bytes are the same for any thread count.
  */
 import type { FilterOptions } from './filter.js';
 import { getCompressor, type Codec, type GzipEngine } from './codecs.js';
-import { compressOnPool, defaultThreads, prewarm } from './pool.js';
+import { compressOnPool, defaultThreads, prewarm, TASKS_PER_WORKER } from './pool.js';
 
 export interface ChunkedCodec {
   codec: Codec;
@@ -63,42 +66,26 @@ function chunkBuffers(size: number): { take(): Uint8Array; give(buf: Uint8Array)
   };
 }
 
-/** A counting semaphore: at most `limit` chunks compress at once, granted in FIFO order. */
-function semaphore(limit: number): { acquire(): Promise<void>; release(): void } {
-  let active = 0;
-  const waiters: Array<() => void> = [];
-  return {
-    acquire() {
-      if (active < limit) {
-        active++;
-        return Promise.resolve();
-      }
-      return new Promise<void>((resolve) => waiters.push(resolve));
-    },
-    release() {
-      const next = waiters.shift();
-      if (next) next(); // the slot passes straight to the next waiter
-      else active--;
-    },
-  };
-}
-
 export function chunkedFilter(spec: ChunkedCodec, opts: ChunkedFilterOptions = {}): TransformStream<Uint8Array, Uint8Array> {
   const threads = Math.max(1, Math.floor(opts.threads ?? defaultThreads()));
   const chunkSize = opts.chunkSize ?? spec.chunkSize;
   const inlineBelow = opts.inlineBelow ?? spec.inlineBelow;
   if (!(chunkSize >= 1)) throw new RangeError(`chunk size must be at least 1 byte, got ${chunkSize}`);
-  const window = 2 * threads;
-  const running = semaphore(threads);
+  const window = TASKS_PER_WORKER * threads;
   const buffers = chunkBuffers(chunkSize);
   const queue: Pending[] = [];
   let chunkIndex = 0;
   let fill: Uint8Array | null = null;
   let filled = 0;
   let warmed = false;
+  if (opts.prewarm && chunkSize >= inlineBelow) {
+    warmed = true;
+    prewarm(spec.codec, threads, spec.gzipEngine);
+  }
 
+  // No more than `window` chunks are ever queued (drain() below), so every one goes to
+  // the pool at once: piscina spreads them TASKS_PER_WORKER deep over the workers.
   const compressChunk = async (buf: Uint8Array, length: number): Promise<Uint8Array> => {
-    await running.acquire();
     try {
       if (length < inlineBelow) {
         const compress = await getCompressor(spec.codec, spec.gzipEngine);
@@ -107,7 +94,6 @@ export function chunkedFilter(spec: ChunkedCodec, opts: ChunkedFilterOptions = {
       // The buffer holds this chunk alone: shared with (or transferred to) the worker.
       return await compressOnPool(spec.codec, buf.buffer, length, threads, spec.gzipEngine);
     } finally {
-      running.release();
       buffers.give(buf); // only now: the worker may read it until its task settles
     }
   };

@@ -98,7 +98,8 @@ export async function compressOnPool(
  * Start the pool and load `codec` in its workers now, in the background, so that the
  * first real chunk does not wait for worker start-up (~0.1-0.4 s: thread, module graph,
  * WASM compile or addon load). Filters call this as soon as they know they will use the
- * pool. One empty task per worker: piscina hands each to an idle worker.
+ * pool. Empty tasks, TASKS_PER_WORKER per worker: a worker that boots first takes up to
+ * that many from the queue, so one per worker could leave another worker cold.
  */
 export function prewarm(codec: Codec, threads: number, gzipEngine?: GzipEngine): void {
   const key = `${codec}:${gzipEngine ?? ''}`;
@@ -106,7 +107,7 @@ export function prewarm(codec: Codec, threads: number, gzipEngine?: GzipEngine):
     (p) => {
       if (primed.has(key)) return;
       primed.add(key);
-      for (let i = 0; i < p.maxThreads; i++) {
+      for (let i = 0; i < p.maxThreads * TASKS_PER_WORKER; i++) {
         const task: CompressTask = { codec, input: new ArrayBuffer(0), length: 0 };
         if (gzipEngine) task.gzipEngine = gzipEngine;
         p.run(task).catch(() => primed.delete(key)); // a real task will report the failure
