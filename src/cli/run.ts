@@ -86,14 +86,19 @@ const SIGNALS: Record<string, number> = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 };
  * `cleanups` know of), say so in one line, exit 128+signal. Handlers run when the event
  * loop turns, which the sinks make sure happens often (see sink/turn.ts).
  */
-export function installSignalCleanup(prog: string, ...cleanups: (() => void)[]): void {
+export function installSignalCleanup(prog: string, ...cleanups: (() => void | Promise<void>)[]): void {
   watchStdio();
+  let exiting = false;
   for (const [sig, num] of Object.entries(SIGNALS)) {
     process.on(sig, () => {
+      if (exiting) return;
+      exiting = true;
       removeTemporaries();
-      for (const cleanup of cleanups) cleanup();
-      errorLine(prog, `interrupted by ${sig}`);
-      process.exit(128 + num);
+      // A cleanup may first stop a thread that is still creating temporaries.
+      void Promise.allSettled(cleanups.map(async (cleanup) => cleanup())).then(() => {
+        errorLine(prog, `interrupted by ${sig}`);
+        process.exit(128 + num);
+      });
     });
   }
 }

@@ -50,3 +50,22 @@ export function removeTemporaries(): void {
   }
   patterns.clear();
 }
+
+/** Threads that may still be creating temporaries: stopped before they are removed. */
+const writers = new Set<() => Promise<unknown>>();
+
+export function registerWriterThread(stop: () => Promise<unknown>): void {
+  writers.add(stop);
+}
+
+export function releaseWriterThread(stop: () => Promise<unknown>): void {
+  writers.delete(stop);
+}
+
+/** Signal path: stop writer threads (bounded wait), then remove every temporary. */
+export async function stopWritersAndRemoveTemporaries(graceMs = 2000): Promise<void> {
+  const stops = [...writers].map((stop) => stop().catch(() => undefined));
+  writers.clear();
+  await Promise.race([Promise.all(stops), new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
+  removeTemporaries();
+}

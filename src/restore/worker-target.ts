@@ -16,6 +16,7 @@ import { FluxError } from '../errors.js';
 import type { Checkpoint } from '../store/checkpoint.js';
 import { sqliteObject, sqliteSize } from '../store/sqlite-writer.js';
 import type { RestoreTarget } from './target.js';
+import { registerWriterThread, releaseWriterThread } from './temporaries.js';
 
 /**
  * A pack: `data` holds the blobs back to back, blob i ending at `ends[i]`. With `sizes`
@@ -83,7 +84,12 @@ export class WorkerTarget implements RestoreTarget {
   #ends: number[] = [];
   #sizes: number[] | undefined;
 
+  /** Lets a signal stop the worker before removing the blob temporaries it writes. */
+  readonly #stop: () => Promise<number>;
+
   private constructor(worker: Worker, opened: Opened) {
+    this.#stop = () => worker.terminate();
+    registerWriterThread(this.#stop);
     this.#worker = worker;
     this.location = opened.location;
     this.hashType = opened.hashType;
@@ -114,6 +120,8 @@ export class WorkerTarget implements RestoreTarget {
     });
     return new WorkerTarget(worker, opened);
   }
+
+
 
   #onReply(m: WorkerReply): void {
     if (m.op === 'opened') return;
@@ -239,6 +247,7 @@ export class WorkerTarget implements RestoreTarget {
     } finally {
       this.#exited = true;
       this.#worker.removeAllListeners('exit');
+      releaseWriterThread(this.#stop);
       await this.#worker.terminate();
     }
   }
