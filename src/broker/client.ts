@@ -24,6 +24,7 @@ import {
   type FluxMessage,
 } from './codec.js';
 import { errnoName, errnoNumber, strerror } from './errno.js';
+import { loadStatsFromEnv, type LoadStats } from '../store/load-stats.js';
 
 export const LOCAL_SCHEME = 'local://';
 /** Payloads this big are written from the caller's buffer instead of being copied. */
@@ -70,6 +71,8 @@ interface Pending {
   raw: boolean;
   /** Turns an error response into what the caller wants thrown. */
   mapError: ((e: BrokerError) => unknown) | undefined;
+  /** When it was sent (only with FLUXDUMP_STATS). */
+  t0: number;
 }
 
 export class BrokerClient {
@@ -90,6 +93,8 @@ export class BrokerClient {
   #dead: FluxError | null = null;
   #reason = '';
   readonly #closed: Promise<void>;
+  /** In-flight and latency measurement, with FLUXDUMP_STATS set only (bench/maxreqs.mjs). */
+  readonly #stats: LoadStats | undefined = loadStatsFromEnv('broker');
 
   private constructor(uri: string, socket: Socket) {
     this.uri = uri;
@@ -162,7 +167,8 @@ export class BrokerClient {
     if (this.#dead) return Promise.reject(this.#dead);
     const matchtag = this.#freeTags.pop() ?? this.#nextTag++;
     return new Promise<T>((resolve, reject) => {
-      this.#pending[matchtag] = { resolve: resolve as (v: never) => void, reject, topic, raw, mapError };
+      const t0 = this.#stats ? this.#stats.begin() : 0;
+      this.#pending[matchtag] = { resolve: resolve as (v: never) => void, reject, topic, raw, mapError, t0 };
       this.#inflight++;
       this.#write({ type: MSGTYPE_REQUEST, flags: 0, userid: USERID_UNKNOWN, rolemask: 0, aux1: nodeid, matchtag, route: NO_ROUTE, topic, payload });
     });
@@ -246,6 +252,7 @@ export class BrokerClient {
     this.#pending[tag] = undefined;
     this.#freeTags.push(tag);
     this.#inflight--;
+    if (this.#stats) this.#stats.end(p.t0, 1, m.payload?.length ?? 0);
     if (m.aux1 !== 0) {
       const err = new BrokerError(m.aux1, payloadText(m.payload) || strerror(m.aux1), p.topic);
       p.reject(p.mapError ? p.mapError(err) : err);
@@ -262,6 +269,7 @@ export class BrokerClient {
   #fail(err: FluxError | Error): void {
     if (this.#dead) return;
     this.#dead = err instanceof FluxError ? err : new FluxError(err.message, 'EIO');
+    this.#stats?.abandon(this.#inflight);
     for (let tag = 0; tag < this.#pending.length; tag++) {
       const p = this.#pending[tag];
       if (!p) continue;

@@ -108,7 +108,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       now: Math.floor(Date.now() / 1000),
       uid: process.getuid?.() ?? 0,
       gid: process.getgid?.() ?? 0,
-      onEntries: (batch) => progress.add(batch.map((e) => e.path)),
+      onEntries: (batch) => progress.addEntries(batch),
       onSkip: warn,
     });
     await pipeOut(bytes, o.outfile === '-' ? stdoutSink() : fileSink(o.outfile));

@@ -7,6 +7,7 @@ import { existsSync, statSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { FluxError } from '../errors.js';
 import { CHECKPOINT_FILE, FilesStore } from './files.js';
+import { loadStatsFromEnv, type LoadStats } from './load-stats.js';
 import type { ContentStore } from './source.js';
 import { SqliteStore } from './sqlite.js';
 
@@ -67,10 +68,55 @@ export async function openStore(location: string, opts: OpenStoreOptions = {}): 
   const r = resolveStore(location);
   switch (r.kind) {
     case 'sqlite':
-      return SqliteStore.open(r.path);
+      return withLoadStats(await SqliteStore.open(r.path), 'sqlite');
     case 'files':
-      return new FilesStore(r.path);
+      return withLoadStats(new FilesStore(r.path), 'files');
     case 'broker':
-      return (await loadBrokerOpener())(r.path, opts);
+      return (await loadBrokerOpener())(r.path, opts); // the broker client measures its RPCs
   }
+}
+
+const blobBytes = (rs: readonly (Uint8Array | Error)[]) => rs.reduce((n, r) => n + (r instanceof Uint8Array ? r.length : 0), 0);
+
+/**
+ * With FLUXDUMP_STATS set (bench/maxreqs.mjs), time every load call of an offline store:
+ * a "request" is one call (a batch, for the batch loaders), its latency the call's
+ * duration. Otherwise the store is returned untouched: no cost.
+ */
+function withLoadStats<S extends ContentStore>(store: S, source: string): S {
+  const stats = loadStatsFromEnv(source);
+  if (!stats) return store;
+  const s: LoadStats = stats;
+  const { load, loadSync, loadDigestsSync, loadDigests } = store;
+  store.load = async (ref) => {
+    const t0 = s.begin();
+    const blob = await load.call(store, ref);
+    s.end(t0, 1, blob.length);
+    return blob;
+  };
+  if (loadSync) {
+    store.loadSync = (ref) => {
+      const t0 = s.begin();
+      const blob = loadSync.call(store, ref);
+      s.end(t0, 1, blob.length);
+      return blob;
+    };
+  }
+  if (loadDigestsSync) {
+    store.loadDigestsSync = (digests, count) => {
+      const t0 = s.begin();
+      const rs = loadDigestsSync.call(store, digests, count);
+      s.end(t0, count, blobBytes(rs));
+      return rs;
+    };
+  }
+  if (loadDigests) {
+    store.loadDigests = async (digests, count, verify) => {
+      const t0 = s.begin();
+      const rs = await loadDigests.call(store, digests, count, verify);
+      s.end(t0, count, blobBytes(rs));
+      return rs;
+    };
+  }
+  return store;
 }

@@ -195,7 +195,7 @@ export class Walker {
 
   /** Queues a job; refs that are not blobrefs of a known hash are refused by the decoder before. */
   #enqueue(kind: number, path: string, refs: readonly string[]): void {
-    const size = refs.length > 0 && refs[0]!.charCodeAt(4) === 50 /* sha256- */ ? DIGEST_SIZE.sha256 : DIGEST_SIZE.sha1;
+    const size = refs.length > 0 && refs[0]!.charCodeAt(3) === 50 /* "sha2..." */ ? DIGEST_SIZE.sha256 : DIGEST_SIZE.sha1;
     const prefix = size === DIGEST_SIZE.sha256 ? 7 : 5;
     // Room for the worst case (3 UTF-8 bytes per UTF-16 unit), trimmed once the key is written.
     const max = RECORD_HEADER + 3 * path.length + refs.length * size;
