@@ -25,8 +25,12 @@ const EMPTY = new Uint8Array(0);
 const LOAD_THREAD_BYTES = 32 << 20;
 /** Largest batch loadBatchSync sorts (a power of two: the sort key packs rowid and index). */
 const MAX_BATCH = 1 << 16;
-/** Parsed-page cache: the top of both b-trees plus a working set of leaves (~64 MiB at 4 KiB pages). */
-const CACHE_PAGES = 16384;
+/**
+ * Parsed-page cache (16 MiB at 4 KiB pages): interior pages plus recent leaves. Batches
+ * sweep the table in rowid order with read-ahead, so a bigger cache saved nothing: at 1M
+ * keys 16,384 pages cost 50 MiB more peak RSS and more CPU than 4,096.
+ */
+const CACHE_PAGES = 4096;
 /** The hash column comes back as its raw digest bytes (stored as TEXT). */
 const RAW_HASH = ['hash'];
 
