@@ -23,7 +23,7 @@ import type { ContentStore } from './source.js';
 const EMPTY = new Uint8Array(0);
 /** Stores this big get a load thread by default (smaller ones finish before it would start). */
 const LOAD_THREAD_BYTES = 32 << 20;
-/** Largest batch loadBatchSync sorts (a power of two: the sort key packs rowid and index). */
+/** Largest batch loadDigestsSync sorts (a power of two: the sort key packs rowid and index). */
 const MAX_BATCH = 1 << 16;
 /**
  * Parsed-page cache (16 MiB at 4 KiB pages): interior pages plus recent leaves. Batches
