@@ -10,7 +10,8 @@
  * decoder agrees with the TypeScript reference on every input.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync, deflateSync } from 'node:zlib';
@@ -268,7 +269,11 @@ async function smallStoreRows() {
   if (storeRows) return storeRows;
   const { default: Database } = await import('better-sqlite3');
   const { lz4DecodeBlockTS } = await load('store/lz4.js');
-  const db = new Database(join(SMALL, 'small.sqlite'), { readonly: true, fileMustExist: true });
+  // Never open the fixture itself: SQLite leaves -wal/-shm beside a WAL database.
+  const dir = mkdtempSync(join(tmpdir(), 'fuzz-seeds-'));
+  const copy = join(dir, 'small.sqlite');
+  copyFileSync(join(SMALL, 'small.sqlite'), copy);
+  const db = new Database(copy, { readonly: true, fileMustExist: true });
   try {
     const rows = db.prepare('SELECT size, object FROM objects').all();
     storeRows = rows.map((r) => {
@@ -278,6 +283,7 @@ async function smallStoreRows() {
     return storeRows;
   } finally {
     db.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
