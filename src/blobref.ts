@@ -17,7 +17,8 @@ export function toHex(bytes: Uint8Array): string {
   return s;
 }
 
-function hexNibble(c: number): number {
+/** Value of a lowercase hex digit, or -1 (blobrefs are lowercase, RFC 10). */
+export function hexNibble(c: number): number {
   if (c >= 48 && c <= 57) return c - 48;
   if (c >= 97 && c <= 102) return c - 87;
   return -1;
@@ -56,17 +57,18 @@ export function parseBlobref(ref: string): ParsedBlobref {
 }
 
 /**
- * Decodes the digest of a `hash`-type blobref into `out` (exactly the digest size) without
+ * Decodes the digest of a `hash`-type blobref into out[at, at + digest size) without
  * allocating; false when the blobref is malformed or of another hash type.
  */
-export function digestInto(ref: string, hash: HashType, out: Uint8Array): boolean {
+export function digestInto(ref: string, hash: HashType, out: Uint8Array, at = 0): boolean {
   const start = hash.length + 1;
-  if (ref.length !== start + 2 * out.length || out.length !== DIGEST_SIZE[hash] || !ref.startsWith(hash) || ref.charCodeAt(hash.length) !== 45) return false;
-  for (let i = 0; i < out.length; i++) {
+  const size = DIGEST_SIZE[hash];
+  if (ref.length !== start + 2 * size || at + size > out.length || !ref.startsWith(hash) || ref.charCodeAt(hash.length) !== 45) return false;
+  for (let i = 0; i < size; i++) {
     const hi = hexNibble(ref.charCodeAt(start + 2 * i));
     const lo = hexNibble(ref.charCodeAt(start + 2 * i + 1));
     if (hi < 0 || lo < 0) return false;
-    out[i] = (hi << 4) | lo;
+    out[at + i] = (hi << 4) | lo;
   }
   return true;
 }

@@ -3,16 +3,10 @@
  * digits of the blobref with the raw digest in place (no hex string or parsed digest per
  * blob), and hashes a whole batch of loaded blobs in one Digester.digestMany call.
  */
-import { formatBlobref } from '../blobref.js';
+import { formatBlobref, hexNibble } from '../blobref.js';
 import { getDigester, initWasm, type Digester } from './digest.js';
 import type { HashType } from '../blobref.js';
 
-/** Value of a lowercase hex digit, or -1 (blobrefs are lowercase, RFC 10). */
-function nibble(c: number): number {
-  if (c >= 48 && c <= 57) return c - 48;
-  if (c >= 97 && c <= 102) return c - 87;
-  return -1;
-}
 
 /**
  * True when `blobref` is `<hash>-<hex>` for exactly these digest bytes
@@ -24,8 +18,8 @@ export function blobrefMatches(blobref: string, hash: HashType, digests: Uint8Ar
     return false;
   }
   for (let i = 0; i < size; i++) {
-    const hi = nibble(blobref.charCodeAt(start + 2 * i));
-    const lo = nibble(blobref.charCodeAt(start + 2 * i + 1));
+    const hi = hexNibble(blobref.charCodeAt(start + 2 * i));
+    const lo = hexNibble(blobref.charCodeAt(start + 2 * i + 1));
     if (hi < 0 || lo < 0 || ((hi << 4) | lo) !== digests[offset + i]) return false;
   }
   return true;

@@ -13,7 +13,7 @@
  * many blobs at once (content.sqlite) get the queue in batches, so they may read in their
  * own physical order; live stores get single loads with --maxreqs in flight.
  */
-import { DIGEST_SIZE, formatBlobref, type HashType } from '../blobref.js';
+import { DIGEST_SIZE, digestInto, formatBlobref, type HashType } from '../blobref.js';
 import { CorruptBlobError, FluxError, MissingBlobError } from '../errors.js';
 import type { ContentStore } from '../store/source.js';
 import { concatBytes } from '../util/bytes.js';
@@ -88,21 +88,6 @@ function putU32(b: Uint8Array, at: number, v: number): void {
 
 function getU32(b: Uint8Array, at: number): number {
   return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
-}
-
-/** Lowercase hex ref[from..] into b[at, at+size); false on any other character. */
-function hexInto(ref: string, from: number, b: Uint8Array, at: number, size: number): boolean {
-  for (let i = 0; i < size; i++) {
-    const hi = nibble(ref.charCodeAt(from + 2 * i));
-    const lo = nibble(ref.charCodeAt(from + 2 * i + 1));
-    if ((hi | lo) < 0) return false;
-    b[at + i] = (hi << 4) | lo;
-  }
-  return true;
-}
-
-function nibble(c: number): number {
-  return c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : -1;
 }
 
 /** Short ASCII keys decode faster by hand than through TextDecoder and a view. */
@@ -195,8 +180,8 @@ export class Walker {
 
   /** Queues a job; refs that are not blobrefs of a known hash are refused by the decoder before. */
   #enqueue(kind: number, path: string, refs: readonly string[]): void {
-    const size = refs.length > 0 && refs[0]!.charCodeAt(3) === 50 /* "sha2..." */ ? DIGEST_SIZE.sha256 : DIGEST_SIZE.sha1;
-    const prefix = size === DIGEST_SIZE.sha256 ? 7 : 5;
+    const hash: HashType = refs.length > 0 && refs[0]!.charCodeAt(3) === 50 /* "sha2..." */ ? 'sha256' : 'sha1';
+    const size = DIGEST_SIZE[hash];
     // Room for the worst case (3 UTF-8 bytes per UTF-16 unit), trimmed once the key is written.
     const max = RECORD_HEADER + 3 * path.length + refs.length * size;
     const at = this.#queue.reserve(max);
@@ -205,7 +190,7 @@ export class Walker {
     let p = at + RECORD_HEADER + keyLen;
     for (let r = 0; r < refs.length; r++) {
       const ref = refs[r]!;
-      if (ref.length !== prefix + 2 * size || !hexInto(ref, prefix, buf, p, size)) {
+      if (!digestInto(ref, hash, buf, p)) {
         throw new FluxError(`${display(path)}: invalid blobref ${ref} (a tree mixes hash types)`, 'EPROTO');
       }
       p += size;
