@@ -28,7 +28,7 @@ import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFil
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ensureStore, median, OUT, ROOT } from './lib.mjs';
+import { ensureStore, median, nodeCli, OUT, ROOT } from './lib.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -68,7 +68,7 @@ function workersPreload(n) {
   return `--import ${file} `;
 }
 const preload = values.workers ? workersPreload(values.workers) : '';
-const dump = (out, dist = DIST, pre = preload) => `${process.execPath} ${pre}${join(dist, 'cli/flux-dump.js')} --store ${store} --checkpoint -q ${out}`;
+const dump = (out, dist = DIST, pre = preload) => `${nodeCli(join(dist, 'cli/flux-dump.js')).slice(0, -1).join(' ')} ${pre}${join(dist, 'cli/flux-dump.js')} --store ${store} --checkpoint -q ${out}`;
 /** More "ours" rows: another build (a directory) or `workers=N` (this build, N workers). */
 const ALSO = values.also
   .split(',')
@@ -144,7 +144,8 @@ const TOOLS = {
 // progress-reporting run.
 let keys = NaN;
 {
-  const r = spawnSync(process.execPath, [join(DIST, 'cli/flux-dump.js'), '--store', store, '--checkpoint', PLAIN], { encoding: 'utf8' });
+  const [node, ...nodeArgs] = nodeCli(join(DIST, 'cli/flux-dump.js'));
+  const r = spawnSync(node, [...nodeArgs, '--store', store, '--checkpoint', PLAIN], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`plain dump failed: ${r.stderr}`);
   keys = Number([...r.stderr.matchAll(/archived (\d+) keys/g)].pop()?.[1]);
 }

@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
-import { ensureStore, median, OUT, ROOT, size, timed } from './lib.mjs';
+import { ensureStore, median, nodeCli, OUT, ROOT, size, timed } from './lib.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -20,7 +20,7 @@ const runs = [];
 let keys = 0;
 for (let i = 0; i < Number(values.runs); i++) {
   rmSync(out, { force: true });
-  const argv = [process.execPath, join(ROOT, 'dist/cli/flux-dump.js'), '--store', store, '--checkpoint', ...values.extra.split(' ').filter(Boolean), out];
+  const argv = [...nodeCli(join(ROOT, 'dist/cli/flux-dump.js')), '--store', store, '--checkpoint', ...values.extra.split(' ').filter(Boolean), out];
   const r = timed(argv);
   keys = Number(/archived (\d+) keys\n/.exec(r.stderr)?.[1]);
   runs.push(r);

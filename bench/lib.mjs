@@ -1,6 +1,6 @@
 // Shared helpers for benchmarks: run a command under /usr/bin/time for wall time and peak RSS.
 import { spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -34,4 +34,14 @@ export function size(path) {
 export function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
+}
+
+/**
+ * argv prefix that runs a CLI the way its installed bin runs: node plus the flags of
+ * its shebang (`#!/usr/bin/env -S node --max-semi-space-size=8`), then the script.
+ */
+export function nodeCli(script) {
+  const first = readFileSync(script, 'utf8').split('\n', 1)[0];
+  const m = /^#!\/usr\/bin\/env -S node(.*)$/.exec(first);
+  return [process.execPath, ...(m ? m[1].trim().split(/\s+/).filter(Boolean) : []), script];
 }

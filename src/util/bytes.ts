@@ -56,3 +56,16 @@ export function utf8Length(s: string): number {
   }
   return n;
 }
+
+type Latin1Slice = (this: Uint8Array, start: number, end: number) => string;
+/** Node's (and Deno's node:buffer) native latin1 decoder, when the runtime has one. */
+const latin1Slice: Latin1Slice | undefined = (globalThis as { Buffer?: { prototype: { latin1Slice?: Latin1Slice } } }).Buffer?.prototype.latin1Slice;
+
+/**
+ * b[start, end) as a string of one character per byte; for ASCII, its text. The native
+ * slice makes one flat string and no view; the fallback one fromCharCode call.
+ */
+export function latin1String(b: Uint8Array, start: number, end: number): string {
+  if (latin1Slice) return latin1Slice.call(b, start, end);
+  return String.fromCharCode.apply(null, b.subarray(start, end) as unknown as number[]);
+}
