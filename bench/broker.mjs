@@ -4,7 +4,9 @@
 // dump of the same store, for --maxreqs 1..256 and injected per-request latencies.
 // Two clocks: wall time of the whole CLI run (process start-up included), and the data
 // phase as the peer sees it (first request in to last response out), which is what
-// --maxreqs changes; keys/s and ratios are given for both.
+// --maxreqs changes; keys/s and ratios are given for both. "In flight" is the peer's mean
+// number of requests outstanding over the data phase (time-weighted); "response writes" is
+// how many socket writes the peer made (about one per round trip of the window).
 //
 // Usage: node bench/broker.mjs [--jobs 2000] [--latencies 0,0.1,1] [--maxreqs 1,2,4,...,256] [--runs 1]
 // Needs dist/ built (npx tsc -p tsconfig.json); builds the peer into bench/out/peer-build.
@@ -13,7 +15,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { ensureStore, median, OUT, ROOT, timed } from './lib.mjs';
+import { ensureStore, median, nodeCli, OUT, ROOT, timed } from './lib.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -37,7 +39,8 @@ if (build.status !== 0) console.error('peer build reported type errors (emitted 
 
 function dumpOnce(argv, env) {
   rmSync(tar, { force: true });
-  const r = timed([process.execPath, CLI, ...argv, tar], { env: { ...process.env, NOTIFY_SOCKET: '', ...env } });
+  // As the installed bin runs it (node flags from its shebang).
+  const r = timed([...nodeCli(CLI), ...argv, tar], { env: { ...process.env, NOTIFY_SOCKET: '', ...env } });
   return { wall: r.wall, keys: Number(/archived (\d+) keys\n/.exec(r.stderr)?.[1]) };
 }
 
@@ -46,10 +49,16 @@ async function measure(argv, env, peer) {
   for (let i = 0; i < runs; i++) {
     if (peer) peer.command('reset');
     const r = dumpOnce(argv, env);
-    if (peer) r.phase = JSON.parse(await peer.ask('stats')).phaseMs / 1000;
+    if (peer) {
+      const st = JSON.parse(await peer.ask('stats'));
+      r.phase = st.phaseMs / 1000;
+      r.inflight = st.meanInflight ?? NaN; // older peers do not count these
+      r.writes = st.writes ?? NaN;
+    }
     rs.push(r);
   }
-  return { wall: median(rs.map((r) => r.wall)), phase: peer ? median(rs.map((r) => r.phase)) : NaN, keys: rs[0].keys };
+  const mid = (f) => (peer ? median(rs.map(f)) : NaN);
+  return { wall: median(rs.map((r) => r.wall)), phase: mid((r) => r.phase), inflight: mid((r) => r.inflight), writes: mid((r) => r.writes), keys: rs[0].keys };
 }
 
 async function startPeer(latency) {
@@ -88,18 +97,20 @@ for (const latency of latencies) {
     if (r.keys !== offline.keys) throw new Error(`live dump archived ${r.keys} keys, offline ${offline.keys}`);
     base ??= r;
     rows.push({ latency, m, ...r, vs1: base.wall / r.wall, phaseVs1: base.phase / r.phase, vsOffline: offline.wall / r.wall });
-    console.error(`latency ${latency} ms, maxreqs ${m}: wall ${r.wall.toFixed(2)} s, data phase ${r.phase.toFixed(2)} s`);
+    console.error(`latency ${latency} ms, maxreqs ${m}: wall ${r.wall.toFixed(2)} s, data phase ${r.phase.toFixed(2)} s, ${r.inflight.toFixed(1)} in flight on average`);
   }
   await peer.stop();
 }
 
 console.log(`\nStore: ${jobs} jobs, ${offline.keys} keys; offline --checkpoint dump ${offline.wall.toFixed(2)} s (${Math.round(offline.keys / offline.wall).toLocaleString('en')} keys/s); median of ${runs} run(s).\n`);
-console.log('| latency | --maxreqs | wall | keys/s (wall) | wall vs --maxreqs=1 | wall vs offline | data phase | keys/s (phase) | phase vs --maxreqs=1 |');
-console.log('|---|---|---|---|---|---|---|---|---|');
+console.log(
+  '| latency | --maxreqs | wall | keys/s (wall) | wall vs --maxreqs=1 | wall vs offline | data phase | keys/s (phase) | phase vs --maxreqs=1 | in flight (mean over time) | response writes |',
+);
+console.log('|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   console.log(
     `| ${r.latency} ms | ${r.m} | ${r.wall.toFixed(2)} s | ${Math.round(r.keys / r.wall).toLocaleString('en')} | ${r.vs1.toFixed(1)}x | ${r.vsOffline.toFixed(2)}x ` +
-      `| ${r.phase.toFixed(3)} s | ${Math.round(r.keys / r.phase).toLocaleString('en')} | ${r.phaseVs1.toFixed(1)}x |`,
+      `| ${r.phase.toFixed(3)} s | ${Math.round(r.keys / r.phase).toLocaleString('en')} | ${r.phaseVs1.toFixed(1)}x | ${r.inflight.toFixed(1)} | ${r.writes} |`,
   );
 }
 const at1 = rows.filter((r) => r.latency === 1);

@@ -211,6 +211,20 @@ describe('many requests on one socket', () => {
     expect([...peer.sent].sort((a, b) => a - b)).toEqual(inOrder);
   });
 
+  it('the simulator answers requests read together in one write, none before its latency', async () => {
+    const latencyMs = 3;
+    const { peer, store } = await peerAndStore({ latencyMs });
+    const sent = performance.now();
+    const answered = await Promise.all(Array.from({ length: 32 }, () => store.load(SMALL_ROOT).then(() => performance.now())));
+    // one write per chunk of requests read (the client wrote all 32 in one turn)...
+    expect(peer.count).toBe(32);
+    expect(peer.writes).toBe(peer.reads);
+    // ...and never sooner than the injected latency after the request left
+    for (const t of answered) expect(t - sent).toBeGreaterThanOrEqual(latencyMs);
+    expect(peer.outstandingMs).toBeGreaterThanOrEqual(32 * latencyMs);
+    expect(peer.outstanding).toBe(0);
+  });
+
   it('reuses matchtags from a free list', async () => {
     const { peer, store } = await peerAndStore();
     for (let i = 0; i < 50; i++) await store.load(SMALL_ROOT);

@@ -230,6 +230,18 @@ describe('a generated store, many requests in flight', () => {
     expect(Buffer.compare(readFileSync(one), readFileSync(offline))).toBe(0);
   });
 
+  it('--maxreqs=8 sends the loads of --maxreqs=1 in the same order, never more than 8 at once', async () => {
+    const peer = await startPeer({ store: gen, reorder: 'shuffle', jitterMs: 0.5, seed: 5 });
+    const loads = () => peer.requests('content.load').map((m) => Buffer.from(m.payload!).toString('hex'));
+    expect((await dumpLive(peer.uri, ['--checkpoint', '--maxreqs=1', out('seq1.tar')])).status).toBe(0);
+    expect(peer.maxOutstanding).toBe(1);
+    const one = loads();
+    peer.resetStats();
+    expect((await dumpLive(peer.uri, ['--checkpoint', '--maxreqs=8', out('seq8.tar')])).status).toBe(0);
+    expect(peer.maxOutstanding).toBe(8);
+    expect(loads().slice(one.length)).toEqual(one);
+  });
+
   it('a connection cut mid-dump: one clear line, exit 1, no archive under the final name', async () => {
     const peer = await startPeer({ store: gen, inject: (req) => (peer.requests('content.load').length === 120 && req.topic === 'content.load' ? 'drop' : undefined) });
     const file = out('cut.tar');

@@ -148,7 +148,9 @@ export class BrokerClient {
 
   /**
    * Send a request; resolves with the response, rejects with BrokerError for an error
-   * response, or with a FluxError when the connection is lost first.
+   * response, or with a FluxError when the connection is lost first. A payload under
+   * 16 KiB is copied before this returns (the caller may reuse its buffer); a bigger one
+   * is written from the caller's buffer and must stay untouched.
    */
   request(topic: string, payload?: Uint8Array, nodeid = NODEID_ANY): Promise<FluxMessage> {
     return this.#request(topic, payload, nodeid, false);

@@ -15,7 +15,7 @@
  * does: its dump sends no attr.get), or from `attr.get content.hash` when a caller needs
  * it before any root (resolveHashType; restore does).
  */
-import { DIGEST_SIZE, formatBlobref, isHashType, parseBlobref, type HashType } from '../blobref.js';
+import { DIGEST_SIZE, digestInto, formatBlobref, isHashType, parseBlobref, type HashType } from '../blobref.js';
 import { FluxError, MissingBlobError } from '../errors.js';
 import { checkpointFromJson, formatCheckpoint, type Checkpoint } from '../store/checkpoint.js';
 import type { WritableContentStore } from '../store/source.js';
@@ -64,6 +64,8 @@ export class BrokerStore implements WritableContentStore {
   readonly #contentNode: number | undefined;
   readonly #ckptService: string;
   #hash: HashType | undefined;
+  /** load()'s request payload, per hash type. */
+  readonly #scratch: Record<HashType, Uint8Array> = { sha1: new Uint8Array(DIGEST_SIZE.sha1), sha256: new Uint8Array(DIGEST_SIZE.sha256) };
 
   constructor(client: BrokerClient, opts: BrokerStoreOptions = {}) {
     this.client = client;
@@ -152,11 +154,17 @@ export class BrokerStore implements WritableContentStore {
   }
 
   load(blobref: string): Promise<Uint8Array> {
+    // The hot path of a live dump: the digest goes into a scratch buffer (the client
+    // copies a small payload before request() returns), not a new array per load.
+    const hash = this.#hash;
     let digest: Uint8Array;
-    try {
-      digest = parseBlobref(blobref).digest;
-    } catch (err) {
-      return Promise.reject(err);
+    if (hash !== undefined && digestInto(blobref, hash, this.#scratch[hash])) digest = this.#scratch[hash];
+    else {
+      try {
+        digest = parseBlobref(blobref).digest;
+      } catch (err) {
+        return Promise.reject(err);
+      }
     }
     return this.client.requestPayload(this.#loadTopic, digest, this.#contentNode, (err) =>
       err.errnum === ENOENT ? new MissingBlobError(`${blobref}: ${err.message}`) : new FluxError(`${this.#loadTopic} ${blobref}: ${err.message}`, err.code),

@@ -340,6 +340,13 @@ export class Walker {
   /**
    * Live: single loads, at most maxreqs in flight, FIFO across jobs (a valref's blobs are
    * consecutive loads); jobs complete in queue order as their loads settle.
+   *
+   * Each settled load issues the next queued one straight from its callback, so requests
+   * go out as soon as answers come in, whether or not the walk is running right now (it
+   * may be handling a batch, or suspended while the archive is written). The requests
+   * leave in the same FIFO order either way; only jobs that handling queues wait for it.
+   * Settled loads the walk has not handled yet are capped (see `window`) so memory stays
+   * bounded by --maxreqs when the archive side is the slow one.
    */
   async *#liveLoads(): AsyncGenerator<void> {
     interface Load {
@@ -350,67 +357,109 @@ export class Walker {
       promise: Promise<void>;
     }
     const maxreqs = this.#opts.maxreqs;
+    const size = this.#digestSize;
+    /** Loads issued and not yet handled, in queue order, from `head`: in flight or settled. */
     const window: Load[] = [];
+    let head = 0;
+    /** At most this many issued and not yet handled: one window in flight, one settled. */
+    const windowMax = 2 * maxreqs;
+    let inflight = 0;
+    let stopped = false;
+    /** What fill() threw inside a settle callback (a queue read failing), for the walk to throw. */
+    let fillError: unknown;
     let job: Job | undefined;
     let next = 0;
+    const SETTLED = Promise.resolve();
+    const settle = (load: Load, result: Uint8Array | Error): void => {
+      load.result = result;
+      load.settled = true;
+      inflight--;
+      if (stopped || fillError !== undefined) return;
+      try {
+        fill();
+      } catch (err) {
+        fillError = err ?? new Error('queue read failed');
+      }
+    };
     const issue = (j: Job, index: number): Load => {
-      const load: Load = { job: j, index, settled: false, promise: Promise.resolve() };
+      const load: Load = { job: j, index, settled: false, promise: SETTLED };
+      inflight++;
       load.promise = this.#store.load(refOf(j, index)).then(
-        (blob) => {
-          load.result = blob;
-          load.settled = true;
-        },
-        (err: unknown) => {
-          load.result = err instanceof Error ? err : new Error(String(err));
-          load.settled = true;
-        },
+        (blob) => settle(load, blob),
+        (err: unknown) => settle(load, err instanceof Error ? err : new Error(String(err))),
       );
       return load;
     };
-    // Jobs whose loads all settled but that wait for earlier jobs, and their results.
-    let pendingJob: Job | undefined;
-    let pendingResults: (Uint8Array | Error)[] = [];
-    const done: Load[] = [];
-    for (;;) {
-      while (window.length < maxreqs) {
+    /** Issue loads off the queue while fewer than maxreqs are in flight and the window has room. */
+    const fill = (): void => {
+      while (inflight < maxreqs && window.length - head < windowMax) {
         if (job === undefined || next === job.count) {
-          if (this.#queue.length === 0) break;
+          if (this.#queue.length === 0) return;
           job = this.#dequeue();
           next = 0;
           if (job.count === 0) {
-            this.#complete(job, [], 0);
+            // Nothing to load, but it completes in its turn: a settled placeholder.
+            window.push({ job, index: 0, settled: true, promise: SETTLED });
             job = undefined;
             continue;
           }
         }
         window.push(issue(job, next++));
       }
-      if (window.length === 0) break;
-      await window[0]!.promise;
-      while (window.length > 0 && window[0]!.settled && done.length < VERIFY_BATCH) done.push(window.shift()!);
-      const results = done.map((l) => l.result!);
-      const digests = new Uint8Array(done.length * this.#digestSize);
-      done.forEach((l, i) => {
-        const from = l.job.at + l.index * l.job.size;
-        if (l.job.size === this.#digestSize) digests.set(l.job.digests.subarray(from, from + l.job.size), i * this.#digestSize);
-      });
-      this.#verify(digests, results);
-      for (let i = 0; i < done.length; i++) {
-        const l = done[i]!;
-        if (pendingJob !== l.job) {
-          pendingJob = l.job;
-          pendingResults = [];
+    };
+    // Jobs whose loads all settled but that wait for earlier jobs, and their results.
+    let pendingJob: Job | undefined;
+    let pendingResults: (Uint8Array | Error)[] = [];
+    const done: Load[] = [];
+    try {
+      fill();
+      while (head < window.length) {
+        await window[head]!.promise;
+        if (fillError !== undefined) throw fillError;
+        while (head < window.length && window[head]!.settled && done.length < VERIFY_BATCH) done.push(window[head++]!);
+        if (head > 1024 && 2 * head > window.length) {
+          window.splice(0, head);
+          head = 0;
         }
-        pendingResults.push(results[i]!);
-        if (pendingResults.length === l.job.count) {
-          this.#complete(l.job, pendingResults, 0);
-          pendingJob = undefined;
+        // Room freed in the window: send before handling (a broker client writes once
+        // per turn, so give it that turn now), and the latency runs while we work.
+        fill();
+        await null;
+        const loads = done.filter((l) => l.job.count > 0);
+        const results = loads.map((l) => l.result!);
+        const digests = new Uint8Array(loads.length * size);
+        for (let i = 0; i < loads.length; i++) {
+          const l = loads[i]!;
+          const from = l.job.at + l.index * l.job.size;
+          if (l.job.size === size) digests.set(l.job.digests.subarray(from, from + size), i * size);
         }
+        this.#verify(digests, results);
+        let k = 0;
+        for (const l of done) {
+          if (l.job.count === 0) {
+            this.#complete(l.job, [], 0);
+            continue;
+          }
+          if (pendingJob !== l.job) {
+            pendingJob = l.job;
+            pendingResults = [];
+          }
+          pendingResults.push(results[k++]!);
+          if (pendingResults.length === l.job.count) {
+            this.#complete(l.job, pendingResults, 0);
+            pendingJob = undefined;
+          }
+        }
+        done.length = 0;
+        // Jobs the handled directories queued.
+        fill();
+        // A generator round trip per settled response would cost more than the response:
+        // hand entries on only when a batch of them is ready.
+        if (this.#batchReady()) yield;
       }
-      done.length = 0;
-      // A generator round trip per settled response would cost more than the response:
-      // hand entries on only when a batch of them is ready.
-      if (this.#batchReady()) yield;
+      if (fillError !== undefined) throw fillError;
+    } finally {
+      stopped = true;
     }
   }
 

@@ -132,6 +132,7 @@ class RpcError extends Error {
 }
 
 const EMPTY = new Uint8Array(0);
+const LOAD_TOPICS = new Set(['content.load', 'content-backing.load']);
 
 export class BrokerPeer {
   readonly uri: string;
@@ -149,14 +150,23 @@ export class BrokerPeer {
   /** Requests answered later than they arrived: now, and the most at any time. */
   outstanding = 0;
   maxOutstanding = 0;
+  /**
+   * Integral of `outstanding` over time (request-milliseconds) since the last reset:
+   * divided by the data phase it is the mean number in flight. (The per-arrival mean
+   * below reads ~N/2 for a window of N written at once, however long they stay.)
+   */
+  outstandingMs = 0;
   /** Requests received. */
   count = 0;
   /** Sum over requests of the responses outstanding when each arrived (mean = sum / count). */
   outstandingSum = 0;
   /** Socket reads that carried requests (requests / reads = how many arrive together). */
   reads = 0;
-  /** performance.now() of the first request and of the last response written. */
+  /** Socket writes of responses (responses / writes = how many leave together). */
+  writes = 0;
+  /** performance.now() of the first request, the first content load, and the last response written. */
   firstRequestAt = 0;
+  firstLoadAt = 0;
   lastResponseAt = 0;
   root: string | null;
   rootseq: number;
@@ -171,6 +181,10 @@ export class BrokerPeer {
   #timer: ReturnType<typeof setTimeout> | ReturnType<typeof setImmediate> | null = null;
   #n = 0;
   #nextConn = 1;
+  /** performance.now() when the chunk being parsed was read. */
+  #arrival = 0;
+  /** When `outstanding` last changed. */
+  #changedAt = 0;
   readonly #rand: () => number;
 
   private constructor(dir: string, server: Server, opts: PeerOptions, hashType: HashType, root: string | null, checkpoints: Checkpoint[]) {
@@ -213,8 +227,12 @@ export class BrokerPeer {
     this.count = 0;
     this.maxOutstanding = this.outstanding;
     this.reads = 0;
+    this.writes = 0;
     this.outstandingSum = 0;
+    this.outstandingMs = 0;
+    this.#changedAt = performance.now();
     this.firstRequestAt = 0;
+    this.firstLoadAt = 0;
     this.lastResponseAt = 0;
   }
 
@@ -254,6 +272,10 @@ export class BrokerPeer {
     socket.on('error', () => {});
     socket.on('data', (chunk: Buffer) => {
       this.reads++;
+      // Every request in this chunk had arrived by now: their latency counts from here,
+      // so a window of requests written together is answered together (one timer, one
+      // write), not trickled out as each one's handling finishes.
+      this.#arrival = performance.now();
       try {
         conn.reader.push(chunk, (m) => this.#onRequest(conn, m));
       } catch {
@@ -267,6 +289,7 @@ export class BrokerPeer {
     const n = ++this.#n;
     this.count = n;
     if (n === 1) this.firstRequestAt = performance.now();
+    if (this.firstLoadAt === 0 && req.topic !== undefined && LOAD_TOPICS.has(req.topic)) this.firstLoadAt = performance.now();
     this.outstandingSum += this.outstanding;
     if (this.opts.keepLog !== false) this.log.push({ conn: conn.id, msg: copyMessage(req) });
     this.opts.onRequest?.(req, n);
@@ -288,13 +311,21 @@ export class BrokerPeer {
     }
     if (!resp || req.flags & FLAG_NORESPONSE) return;
     const latency = (this.opts.latencyMs ?? 0) + (this.opts.jitterMs ? this.#rand() * this.opts.jitterMs : 0);
-    this.#schedule({ due: performance.now() + latency, conn, resp, truncate: inj === 'truncate', n });
+    this.#schedule({ due: this.#arrival + latency, conn, resp, truncate: inj === 'truncate', n });
   }
 
   // ------------------------------------------------------------------ response timing
 
+  /** `outstanding` changes by delta at `now`. */
+  #track(now: number, delta: number): void {
+    this.outstandingMs += this.outstanding * (now - this.#changedAt);
+    this.#changedAt = now;
+    this.outstanding += delta;
+    if (this.outstanding > this.maxOutstanding) this.maxOutstanding = this.outstanding;
+  }
+
   #schedule(p: Pending): void {
-    if (++this.outstanding > this.maxOutstanding) this.maxOutstanding = this.outstanding;
+    this.#track(this.#arrival, 1);
     // Constant latency keeps arrival order; jitter needs a sorted insert.
     let i = this.#queue.length;
     while (i > this.#qhead && this.#queue[i - 1]!.due > p.due) i--;
@@ -323,10 +354,10 @@ export class BrokerPeer {
       this.#qhead = 0;
     }
     this.#permute(ready);
+    this.#track(now, -ready.length);
     // One write per connection per batch: responses encoded back to back into one buffer.
     const batches = new Map<Conn, Pending[]>();
     for (const p of ready) {
-      this.outstanding--;
       if (p.conn.socket.destroyed) continue;
       if (this.opts.keepLog !== false) this.sent.push(p.n);
       let b = batches.get(p.conn);
@@ -341,7 +372,10 @@ export class BrokerPeer {
       const out = new Uint8Array(size);
       let off = 0;
       for (const p of whole) off = encodeInto(p.resp, out, off);
-      if (size > 0) conn.socket.write(out);
+      if (size > 0) {
+        conn.socket.write(out);
+        this.writes++;
+      }
       if (cut >= 0) {
         // half of the response, then the connection goes away
         const bytes = encodeMessage(list[cut]!.resp);

@@ -2,8 +2,9 @@
  * The broker simulator as its own process (benchmarks: client and broker on separate
  * event loops, as in real life). Prints `READY <uri>` once listening; stops on SIGTERM,
  * SIGINT or when stdin closes. Lines on stdin: `stats` prints one JSON line of counters
- * since the last `reset` (requests, most outstanding, ms from the first request to the
- * last response: the dump's data phase, without process start-up); `reset` zeroes them.
+ * since the last `reset` (requests, socket reads and response writes, most outstanding
+ * and the mean over time, ms from the first request to the last response: the dump's
+ * data phase, without process start-up); `reset` zeroes them.
  *
  *   node bench/out/peer-build/test/peer/main.js --store PATH [--latency MS] [--jitter MS]
  *        [--reorder none|reverse|shuffle] [--no-cache-preload]
@@ -42,7 +43,12 @@ const stop = async () => {
   if (stopping) return;
   stopping = true;
   const mean = peer.count ? peer.outstandingSum / peer.count : 0;
-  process.stderr.write(`peer: ${peer.count} requests, at most ${peer.maxOutstanding} outstanding, ${mean.toFixed(1)} on average\n`);
+  const phaseMs = peer.lastResponseAt - peer.firstRequestAt;
+  const inflight = phaseMs > 0 ? peer.outstandingMs / phaseMs : 0;
+  process.stderr.write(
+    `peer: ${peer.count} requests, at most ${peer.maxOutstanding} outstanding, ${inflight.toFixed(1)} on average over time ` +
+      `(${mean.toFixed(1)} on average as each request arrived)\n`,
+  );
   await peer.stop();
   await store.close();
   process.exit(0);
@@ -58,7 +64,10 @@ process.stdin.on('data', (d: Buffer) => {
     line = line.slice(nl + 1);
     if (cmd === 'stats') {
       const phaseMs = peer.lastResponseAt - peer.firstRequestAt;
-      process.stdout.write(`${JSON.stringify({ requests: peer.count, reads: peer.reads, maxOutstanding: peer.maxOutstanding, phaseMs })}\n`);
+      const meanInflight = phaseMs > 0 ? peer.outstandingMs / phaseMs : 0;
+      const loadPhaseMs = peer.firstLoadAt > 0 ? peer.lastResponseAt - peer.firstLoadAt : 0;
+      const stats = { requests: peer.count, reads: peer.reads, writes: peer.writes, maxOutstanding: peer.maxOutstanding, meanInflight, phaseMs, loadPhaseMs };
+      process.stdout.write(`${JSON.stringify(stats)}\n`);
     } else if (cmd === 'reset') peer.resetStats();
   }
 });
