@@ -46,6 +46,12 @@ const MAX_IN_FLIGHT = 6;
 /** With this many packs queued at the worker, the main thread compresses the next one. */
 const ENCODE_LOCALLY_AT = 2;
 const SPARE_PACKS = 8;
+/**
+ * The worker's V8 young generation, in MiB. Its garbage is small and short-lived (a
+ * pack's views and parameter arrays; blob bytes live outside the heap), so a small
+ * nursery costs nothing, where the default one grows to tens of MiB of resident memory.
+ */
+const WORKER_YOUNG_GENERATION_MB = 8;
 
 const WORKER_URL = new URL('./store-worker.js', import.meta.url);
 /** From src/ under vitest, worker threads need the compiled file in dist/. */
@@ -104,7 +110,7 @@ export class WorkerTarget implements RestoreTarget {
   }
 
   static async open(path: string, init: WorkerInit): Promise<WorkerTarget> {
-    const worker = new Worker(path, { workerData: init });
+    const worker = new Worker(path, { workerData: init, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } });
     const opened = await new Promise<Opened>((resolve, reject) => {
       const onError = (err: Error) => reject(new FluxError(`store worker: ${err.message}`, 'EIO'));
       worker.once('error', onError);
