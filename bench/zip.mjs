@@ -4,7 +4,9 @@
 //
 // 100,000 JSON-ish values of 100-2000 bytes (seeded, so every run sees the same bytes)
 // under job-like paths. Ours: the zip writer with its inline codec (one reused zlib
-// stream), with node's one-shot deflateRawSync per member, and with fflate (the
+// stream), with its members deflated on the worker pool (one task per batch, up to 8
+// write() promises outstanding and their chunks written in call order, as the dump
+// pipeline does), with node's one-shot deflateRawSync per member, and with fflate (the
 // Deno/browser fallback): entries in batches of 1000, chunks written to a file. bsdtar:
 // `bsdtar --format zip -cf` on the same tree extracted to disk (it also reads 100,000
 // files and writes directory entries: that is the comparison the issue asks for), and
@@ -13,7 +15,8 @@
 // Prints a markdown table (medians); set FLUXDUMP_DIST to use another build directory,
 // ZIP_BENCH_OURS_ONLY=1 to skip the bsdtar rows (they take minutes).
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { deflateRawSync } from 'node:zlib';
 import { join } from 'node:path';
 import { median, OUT, ROOT, timed } from './lib.mjs';
@@ -21,6 +24,7 @@ import { median, OUT, ROOT, timed } from './lib.mjs';
 const DIST = process.env.FLUXDUMP_DIST ?? join(ROOT, 'dist');
 const { createZipWriter } = await import(join(DIST, 'pack/zip/writer.js'));
 const { inlineDeflateKind, fflateDeflateRaw } = await import(join(DIST, 'pack/zip/deflate.js'));
+const { closePool, defaultThreads } = await import(join(DIST, 'compress/pool.js'));
 
 const N = Number(process.argv[2] ?? 100_000);
 const RUNS = Number(process.argv[3] ?? 3);
@@ -97,6 +101,30 @@ function ours(opts) {
   return { wall: (performance.now() - t0) / 1000, cpu: (c.user + c.system) / 1e6, size: statSync(outFile).size };
 }
 
+/** Writes kept outstanding, as src/pipeline.ts does (MAX_PENDING_WRITES). */
+const MAX_PENDING = 8;
+
+/** The pool path: write() promises pipelined, chunks written strictly in call order. */
+async function oursPool() {
+  const t0 = performance.now();
+  const c0 = process.cpuUsage();
+  const fd = openSync(outFile, 'w');
+  const w = createZipWriter({ stdout: false, pool: {} });
+  const pending = [];
+  const drain = async (keep) => {
+    while (pending.length > keep) for (const c of await pending.shift()) writeSync(fd, c);
+  };
+  for (let i = 0; i < entries.length; i += 1000) {
+    pending.push(w.write(entries.slice(i, i + 1000)));
+    await drain(MAX_PENDING - 1);
+  }
+  await drain(0);
+  for (const c of await w.end()) writeSync(fd, c);
+  closeSync(fd);
+  const c = process.cpuUsage(c0); // all threads: the workers' deflate included
+  return { wall: (performance.now() - t0) / 1000, cpu: (c.user + c.system) / 1e6, size: statSync(outFile).size };
+}
+
 /** Wall and CPU (user + sys) seconds of a command. */
 function timedCpu(argv) {
   const t0 = performance.now();
@@ -113,6 +141,7 @@ const bsdtarFromTar = () => timedCpu(['bsdtar', '--format', 'zip', '-cf', outFil
 const fflate = await fflateDeflateRaw();
 const variants = [
   [`ours, inline codec (${inlineDeflateKind()})`, () => ours({})],
+  [`ours, worker pool (${defaultThreads()} threads, pipelined writes)`, oursPool],
   ['ours, deflateRawSync per member', () => ours({ deflateRaw: (d) => deflateRawSync(d, { level: 6 }) })],
   ['ours, fflate deflateSync per member', () => ours({ deflateRaw: fflate })],
   ['bsdtar --format zip -cf (tree on disk)', bsdtar],
@@ -120,15 +149,20 @@ const variants = [
 ];
 
 const oursOnly = process.env.ZIP_BENCH_OURS_ONLY === '1';
-if (oursOnly) variants.splice(3);
+if (oursOnly) variants.splice(4);
 const results = new Map(variants.map(([name]) => [name, []]));
+let inlineDigest;
 for (let r = 0; r < RUNS; r++) {
   for (const [name, fn] of variants) {
-    const res = fn();
+    const res = await fn();
     results.get(name).push(res);
-    if (name.startsWith('ours, inline')) {
+    if (name.startsWith('ours, inline') || name.startsWith('ours, worker pool')) {
       const t = spawnSync('unzip', ['-tq', outFile], { encoding: 'utf8' });
       if (!/^No errors detected/.test(t.stdout)) throw new Error(`unzip -t failed: ${t.stdout}${t.stderr}`);
+      // The pool path must give the inline path's bytes.
+      const digest = createHash('sha256').update(readFileSync(outFile)).digest('hex');
+      inlineDigest ??= digest;
+      if (digest !== inlineDigest) throw new Error(`${name}: archive differs from the inline path's`);
     }
   }
 }
@@ -137,9 +171,9 @@ const mb = inputBytes / 1e6;
 const wallOf = (name) => median(results.get(name).map((r) => r.wall));
 const cpuOf = (name) => median(results.get(name).map((r) => r.cpu));
 const ratio = (base, v) => (Number.isNaN(base) ? '-' : `${(base / v).toFixed(2)}x`);
-const baseTree = oursOnly ? NaN : wallOf(variants[3][0]);
-const baseTar = oursOnly ? NaN : wallOf(variants[4][0]);
-const baseTarCpu = oursOnly ? NaN : cpuOf(variants[4][0]);
+const baseTree = oursOnly ? NaN : wallOf(variants[4][0]);
+const baseTar = oursOnly ? NaN : wallOf(variants[5][0]);
+const baseTarCpu = oursOnly ? NaN : cpuOf(variants[5][0]);
 console.log(`${N.toLocaleString('en-US')} entries, ${mb.toFixed(1)} MB of values (100-2000 B each), median of ${RUNS}, node ${process.version}`);
 console.log('CPU s = user + sys of the writing process: the fairer figure when the machine is shared.\n');
 console.log('| writer | wall s | entries/s | MB/s | CPU s | entries per CPU s | zip MB | wall vs bsdtar (tree) | wall vs bsdtar (@tar) | CPU vs bsdtar (@tar) |');
@@ -153,3 +187,4 @@ for (const [name] of variants) {
       `${Math.round(N / cpu).toLocaleString('en-US')} | ${(size / 1e6).toFixed(1)} | ${ratio(baseTree, wall)} | ${ratio(baseTar, wall)} | ${ratio(baseTarCpu, cpu)} |`,
   );
 }
+await closePool();

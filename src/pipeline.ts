@@ -8,7 +8,7 @@ import type { FilterName, FormatName } from './registry.js';
 import type { ContentStore } from './store/source.js';
 import type { ArchiveEntry } from './walk/entry.js';
 import { Walker, type BlobChecker } from './walk/walk.js';
-import type { FormatFactory, FormatWriter } from './pack/format.js';
+import type { Chunks, FormatFactory, FormatWriter } from './pack/format.js';
 import type { FilterFactory } from './compress/filter.js';
 import { createBlobVerifier } from './verify/verify.js';
 import { initCore } from './wasm/init.js';
@@ -71,10 +71,42 @@ async function compressionFilter(name: FilterName, threads?: number): Promise<Tr
   return (await FILTERS[name]())(threads === undefined ? {} : { threads });
 }
 
+/**
+ * write() calls a dump keeps outstanding at most. A writer that returns promises (zip
+ * deflating on the worker pool) works on several batches while the walk produces the
+ * next; its chunks still go out strictly in call order. Bounded: each pending write
+ * holds one walk batch (at most ~4 MiB of values) plus its compressed result; 8 keep
+ * 2 x 4 workers busy, more than the main thread's walk can feed here.
+ */
+const MAX_PENDING_WRITES = 8;
+
+interface PendingWrite {
+  chunks: Promise<Chunks>;
+  batch: readonly ArchiveEntry[];
+  /** Set once `chunks` has settled: finished heads go out without waiting. */
+  settled: boolean;
+}
+
+function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
+  return typeof (v as { then?: unknown } | null)?.then === 'function';
+}
+
+function pendingWrite(result: Chunks | Promise<Chunks>, batch: readonly ArchiveEntry[]): PendingWrite {
+  const slot: PendingWrite = { chunks: Promise.resolve(result), batch, settled: false };
+  // A failure surfaces when its write reaches the head; until then it is not unhandled.
+  slot.chunks.then(
+    () => (slot.settled = true),
+    () => (slot.settled = true),
+  );
+  return slot;
+}
+
 /** Archive bytes of a dump, as a WHATWG stream. Errors surface as stream errors. */
 export function dump(opts: DumpOptions): ReadableStream<Uint8Array> {
   let entries: AsyncGenerator<ArchiveEntry[]> | undefined;
   let writer: FormatWriter | undefined;
+  /** write() results not emitted yet, in call order (writers that return promises). */
+  const pending: PendingWrite[] = [];
   const turn = loopTurner();
   const archive = new ReadableStream<Uint8Array>(
     {
@@ -94,17 +126,34 @@ export function dump(opts: DumpOptions): ReadableStream<Uint8Array> {
       },
       // A pull must enqueue something (or close): the stream calls it again only then.
       async pull(controller) {
+        let emitted = false;
+        const emit = (chunks: Chunks, batch: readonly ArchiveEntry[] | null): void => {
+          if (batch) opts.onEntries?.(batch);
+          for (const c of chunks) controller.enqueue(c);
+          if (chunks.length > 0) emitted = true;
+        };
         for (;;) {
           // Formats that write little until the end (ISO, zip's look-ahead) and in-thread
           // stores never leave the microtask queue: yield to the event loop now and then
           // so a SIGTERM is handled mid-walk, not after it.
           await turn();
+          // Oldest write first: each one already finished, and while the window is
+          // full, wait for the oldest rather than take another batch from the walk.
+          while (pending.length > 0 && (pending[0]!.settled || pending.length >= MAX_PENDING_WRITES)) {
+            const head = pending.shift()!;
+            emit(await head.chunks, head.batch);
+          }
+          if (emitted) return;
           const next = await entries!.next();
-          const chunks = next.done ? await writer!.end() : await writer!.write(next.value);
-          if (!next.done) opts.onEntries?.(next.value);
-          for (const c of chunks) controller.enqueue(c);
-          if (next.done) return controller.close();
-          if (chunks.length > 0) return;
+          if (next.done) {
+            for (const p of pending.splice(0)) emit(await p.chunks, p.batch);
+            emit(await writer!.end(), null);
+            return controller.close();
+          }
+          const chunks = writer!.write(next.value);
+          if (!isPromise(chunks) && pending.length === 0) emit(chunks, next.value);
+          else pending.push(pendingWrite(chunks, next.value));
+          if (emitted) return;
         }
       },
       async cancel() {

@@ -1,9 +1,9 @@
 /**
  * The one worker pool for compression (piscina). Created on first use, sized from the
- * core count (or the largest `threads` any filter asked for), reused by every filter
- * for the life of the process. Idle workers are unref'd by piscina, so a forgotten pool
- * never keeps the process alive; the CLI still calls closePool() at exit to end them
- * promptly.
+ * core count (or the largest `threads` any user asked for), reused by every filter and
+ * by the zip writer's member deflate for the life of the process. Idle workers are
+ * unref'd by piscina, so a forgotten pool never keeps the process alive; the CLI still
+ * calls closePool() at exit to end them promptly.
  */
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -11,7 +11,12 @@ import { fileURLToPath } from 'node:url';
 import type { Piscina } from 'piscina';
 import { poolRuntimeOptions } from '../runtime-pool.js';
 import type { Codec, GzipEngine } from './codecs.js';
-import type { CompressTask } from './worker.js';
+import type { CompressTask, DeflateBatchTask } from './worker.js';
+
+/** What the workers run: filter chunks (default export) and zip deflate batches. */
+type PoolTask = CompressTask | DeflateBatchTask;
+/** piscina's `name` for the zip task: the worker module's named export. */
+const DEFLATE_BATCH = 'deflateBatch';
 
 /** The worker entry next to this module once compiled (dist/compress/worker.js). */
 const WORKER_URL = new URL('./worker.js', import.meta.url);
@@ -41,7 +46,7 @@ export function defaultThreads(): number {
  */
 export const TASKS_PER_WORKER = 2;
 
-let pool: Piscina<CompressTask, ArrayBuffer> | null = null;
+let pool: Piscina<PoolTask, ArrayBuffer | number> | null = null;
 /** Codecs already loaded (or loading) in the current pool's workers. */
 let primed = new Set<string>();
 /** Pools replaced by a bigger one, still finishing their tasks. */
@@ -51,7 +56,7 @@ const retiring = new Set<Promise<void>>();
 const loadPiscina = () => import('piscina');
 let piscina: ReturnType<typeof loadPiscina> | null = null;
 
-async function getPool(threads: number): Promise<Piscina<CompressTask, ArrayBuffer>> {
+async function getPool(threads: number): Promise<Piscina<PoolTask, ArrayBuffer | number>> {
   if (pool && pool.maxThreads >= threads) return pool;
   const { Piscina } = await (piscina ??= loadPiscina());
   if (pool && pool.maxThreads >= threads) return pool; // created while we waited
@@ -62,7 +67,7 @@ async function getPool(threads: number): Promise<Piscina<CompressTask, ArrayBuff
   }
   const size = Math.max(threads, defaultThreads());
   primed = new Set();
-  pool = new Piscina<CompressTask, ArrayBuffer>({
+  pool = new Piscina<PoolTask, ArrayBuffer | number>({
     filename: workerPath(),
     minThreads: size,
     maxThreads: size,
@@ -91,7 +96,19 @@ export async function compressOnPool(
   if (gzipEngine) task.gzipEngine = gzipEngine;
   const p = await getPool(threads);
   const out = await (input instanceof ArrayBuffer ? p.run(task, { transferList: [input] }) : p.run(task));
-  return new Uint8Array(out);
+  return new Uint8Array(out as ArrayBuffer); // the default task returns its buffer
+}
+
+/**
+ * Lay out a zip batch on the pool (src/pack/zip/batch.ts). A shared `task.bodies` is
+ * read in place (the caller must not touch it until the promise settles); an ArrayBuffer
+ * is TRANSFERRED (detached here). The rest is copied. Resolves to the result's length
+ * in `task.output` or, without one, to the result itself.
+ */
+export async function deflateBatchOnPool(task: DeflateBatchTask, threads: number): Promise<ArrayBuffer | number> {
+  const p = await getPool(threads);
+  const { bodies } = task;
+  return bodies instanceof ArrayBuffer ? p.run(task, { name: DEFLATE_BATCH, transferList: [bodies] }) : p.run(task, { name: DEFLATE_BATCH });
 }
 
 /**
@@ -102,15 +119,29 @@ export async function compressOnPool(
  * that many from the queue, so one per worker could leave another worker cold.
  */
 export function prewarm(codec: Codec, threads: number, gzipEngine?: GzipEngine): void {
-  const key = `${codec}:${gzipEngine ?? ''}`;
+  warm(`${codec}:${gzipEngine ?? ''}`, threads, (p) => {
+    const task: CompressTask = { codec, input: new ArrayBuffer(0), length: 0 };
+    if (gzipEngine) task.gzipEngine = gzipEngine;
+    return p.run(task);
+  });
+}
+
+/** prewarm() for the zip writer: start the pool and load the deflate codec in it. */
+export function prewarmDeflate(level: number, threads: number): void {
+  warm(`${DEFLATE_BATCH}:${level}`, threads, (p) =>
+    p.run({ bodies: new ArrayBuffer(0), bodiesLength: 0, names: new Uint8Array(0), fields: new Uint32Array(0), level } satisfies DeflateBatchTask, {
+      name: DEFLATE_BATCH,
+    }),
+  );
+}
+
+function warm(key: string, threads: number, run: (p: Piscina<PoolTask, ArrayBuffer | number>) => Promise<unknown>): void {
   getPool(threads).then(
     (p) => {
       if (primed.has(key)) return;
       primed.add(key);
       for (let i = 0; i < p.maxThreads * TASKS_PER_WORKER; i++) {
-        const task: CompressTask = { codec, input: new ArrayBuffer(0), length: 0 };
-        if (gzipEngine) task.gzipEngine = gzipEngine;
-        p.run(task).catch(() => primed.delete(key)); // a real task will report the failure
+        run(p).catch(() => primed.delete(key)); // a real task will report the failure
       }
     },
     () => {}, // a real task will report the failure

@@ -10,15 +10,38 @@
  * exactly, in UTC, in the UT extra; uid/gid in the ux extra; non-ASCII names set the
  * UTF-8 flag. Members are stored when deflate does not make them smaller.
  *
- * The member compressor is pluggable: `deflateRaw` per member or `deflateRawBatch` per
- * write() (what a worker pool wants: one task per batch). Either may return promises;
- * members are laid out in call order whatever order they complete in.
+ * Members are deflated inline (one reused zlib stream, deflate.ts) or, with `pool`, on
+ * the compression worker pool: one task per write() batch (batch.ts) that deflates the
+ * batch's members and lays out their local headers and data, read from and written to
+ * recycled shared buffers, so the main thread only packs the batch and writes the
+ * central directory while the walk goes on. write() then returns a promise; batches are
+ * emitted in call order whatever order tasks complete in, and the bytes are those of the
+ * inline path (same codec, same level, same stored-or-deflated choice, same record
+ * code). Small archives stay inline: starting workers costs more than deflating them.
+ *
+ * Tests and benchmarks may plug in another compressor instead: `deflateRaw` per member
+ * or `deflateRawBatch` per write(), either possibly returning promises.
  */
 import { FluxError } from '../../errors.js';
 import { utf8Encoder } from '../../util/bytes.js';
 import type { ArchiveEntry } from '../../walk/entry.js';
 import { Chunker } from '../chunker.js';
 import type { FormatFactory, FormatOptions, FormatWriter } from '../format.js';
+import {
+  F_BODY_SIZE,
+  F_FLAGS,
+  F_GID,
+  F_MODE,
+  F_MTIME,
+  F_NAME_SIZE,
+  F_UID,
+  FIELDS,
+  FLAG_DEFLATE,
+  FLAG_UTF8_NAME,
+  readLaidOutBatch,
+  resultBound,
+} from './batch.js';
+import type { DeflateBatchTask } from '../../compress/worker.js';
 import { crc32, DEFAULT_LEVEL, inlineDeflateRaw, type DeflateRaw } from './deflate.js';
 import {
   centralHeaderSize,
@@ -56,17 +79,43 @@ export interface ZipOptions {
    * Takes precedence over `deflateRaw`.
    */
   deflateRawBatch?: BatchCompressor;
-  /** Deflate level for the inline codec; libarchive's default is 6. */
+  /** Deflate level (inline and pool); libarchive's default is 6. */
   level?: number;
+  /** Deflate on the worker pool once the archive is big enough (ignored with a custom compressor). */
+  pool?: ZipPoolOptions;
 }
+
+export interface ZipPoolOptions {
+  /** Worker threads (default: one per core). */
+  threads?: number;
+  /** A batch with fewer bytes to deflate goes inline when nothing is in flight. */
+  minTaskBytes?: number;
+  /**
+   * Bytes deflated inline before the pool is used at all (workers are warmed up half way
+   * there): a small store never starts threads it would wait ~0.1-0.4 s for.
+   */
+  startAfter?: number;
+}
+
+/**
+ * Defaults of ZipPoolOptions. The inline codec deflates KVS values at ~50 MB/s here
+ * (bench/zip.mjs), so 4 MiB is ~0.08 s of work: an archive that small is done before
+ * workers would have started (0.1-0.4 s), and one that grows past it has them warm by
+ * then (prewarmed at 2 MiB). 16 KiB is ~0.3 ms inline, a few task hand-offs.
+ */
+export const POOL_MIN_TASK_BYTES = 16 << 10;
+export const POOL_START_AFTER = 4 << 20;
 
 interface Payload {
   method: typeof METHOD_STORED | typeof METHOD_DEFLATE;
   /** Bytes written after the local header. */
   bytes: Uint8Array;
-  /** Uncompressed bytes (file data or link target). */
-  body: Uint8Array;
+  /** Uncompressed size (file data or link target). */
+  size: number;
+  crc: number;
 }
+
+type PoolModule = typeof import('../../compress/pool.js');
 
 function isThenable<T>(v: T | Promise<T>): v is Promise<T> {
   return typeof (v as { then?: unknown } | null)?.then === 'function';
@@ -78,9 +127,10 @@ function memberBody(entry: ArchiveEntry): Uint8Array {
 }
 
 /** Deflated unless that does not shrink it; symlinks and empty files are stored. */
-function choosePayload(entry: ArchiveEntry, body: Uint8Array, deflated: Uint8Array | null): Payload {
-  if (deflated && deflated.length < body.length) return { method: METHOD_DEFLATE, bytes: deflated, body };
-  return { method: METHOD_STORED, bytes: body, body };
+function choosePayload(body: Uint8Array, deflated: Uint8Array | null): Payload {
+  const crc = crc32(body);
+  if (deflated && deflated.length < body.length) return { method: METHOD_DEFLATE, bytes: deflated, size: body.length, crc };
+  return { method: METHOD_STORED, bytes: body, size: body.length, crc };
 }
 
 function needsDeflate(entry: ArchiveEntry): boolean {
@@ -94,6 +144,76 @@ function perMember(fn: MemberCompressor): BatchCompressor {
     return results.some(isThenable) ? Promise.all(results) : (results as Uint8Array[]);
   };
 }
+
+/**
+ * Bytes of file data in `batch` that the deflate codec will see; -1 if a member is too
+ * big for a pool task (its sizes travel as u32; such a member needs zip64 anyway).
+ */
+function deflateBytes(batch: readonly ArchiveEntry[]): number {
+  let bytes = 0;
+  for (const entry of batch) {
+    if (!needsDeflate(entry)) continue;
+    if (entry.data.length >= MAX32) return -1;
+    bytes += entry.data.length;
+  }
+  return bytes;
+}
+
+/** A worker failure as one line naming the members it was deflating. */
+function poolError(batch: readonly ArchiveEntry[], err: unknown): FluxError {
+  const files = batch.filter(needsDeflate);
+  const what = files.length === 1 ? files[0]!.path : `${files.length} members, ${files[0]?.path} to ${files.at(-1)?.path}`;
+  const why = (err instanceof Error ? err.message : String(err)).split('\n')[0];
+  return new FluxError(`zip: deflating ${what} on the worker pool failed: ${why}`, 'EIO');
+}
+
+/**
+ * UTF-8 of `path` into `out` at `at` (room for 3 bytes per UTF-16 unit); returns its
+ * length. KVS keys are ASCII nearly always: copied by hand, without the subarray and
+ * result object encodeInto needs per call.
+ */
+function encodeName(path: string, out: Uint8Array, at: number): number {
+  const n = path.length;
+  for (let i = 0; i < n; i++) {
+    const c = path.charCodeAt(i);
+    if (c >= 0x80) return utf8Encoder.encodeInto(path, out.subarray(at)).written;
+    out[at + i] = c;
+  }
+  return n;
+}
+
+/**
+ * Buffers for pool tasks (packed bodies in, laid-out records out), recycled. A fresh
+ * buffer per batch costs more than the packing (zero-fill and page faults of a new
+ * mapping each time, the effect src/compress/chunked.ts measured), and a result sent back
+ * by message is copied twice more (clone out, clone in). So both are SharedArrayBuffers
+ * the workers read and write in place, reused once their task is done. Without
+ * SharedArrayBuffer, bodies go in a fresh ArrayBuffer, transferred, never reused, and
+ * results come back by message.
+ */
+function taskBuffers(): { take(size: number): Uint8Array; give(buf: Uint8Array): void } {
+  const free: Uint8Array[] = [];
+  const shared = typeof SharedArrayBuffer === 'function';
+  return {
+    take: (size) => {
+      const i = free.findIndex((b) => b.length >= size);
+      if (i >= 0) return free.splice(i, 1)[0]!;
+      // Room to spare, so that later, slightly bigger batches can reuse it.
+      const room = Math.max(size + (size >>> 2), 1 << 16);
+      return new Uint8Array(shared ? new SharedArrayBuffer(room) : new ArrayBuffer(room));
+    },
+    give: (buf) => {
+      if (buf.buffer instanceof ArrayBuffer) return; // transferred: detached now
+      if (free.length < MAX_FREE_TASK_BUFFERS) free.push(buf);
+    },
+  };
+}
+
+/** Buffers kept for reuse: two per batch a dump keeps in flight (8), with room to spare. */
+const MAX_FREE_TASK_BUFFERS = 24;
+
+/** Records are copied into the output chunks in pieces this big (the Chunker copies below 256 KiB). */
+const COPY_PIECE = 1 << 17;
 
 function checkEntry(entry: ArchiveEntry): void {
   if (entry.path.length === 0) throw new FluxError('zip: entry with an empty path');
@@ -121,26 +241,48 @@ export class ZipWriter implements FormatWriter {
   #nameBuf = new Uint8Array(1 << 10);
   /** Set while an asynchronous batch is in flight: later calls queue behind it. */
   #tail: Promise<unknown> | null = null;
+  readonly #level: number;
+  readonly #pool: Required<ZipPoolOptions> | null;
+  #poolModule: Promise<PoolModule> | null = null;
+  /** Bytes deflated inline while the pool was not in use yet. */
+  #inlineBytes = 0;
+  #pooled = false;
+  #warmed = false;
+  /** Packed bodies and results of pool tasks, recycled. */
+  readonly #buffers = taskBuffers();
 
   constructor(opts: ZipOptions = {}) {
     const member = opts.deflateRaw;
+    this.#level = opts.level ?? DEFAULT_LEVEL;
     this.#custom = opts.deflateRawBatch ?? (member ? perMember(member) : null);
-    this.#inline = this.#custom ? null : inlineDeflateRaw(opts.level ?? DEFAULT_LEVEL);
+    this.#inline = this.#custom ? null : inlineDeflateRaw(this.#level);
+    const pool = opts.pool;
+    this.#pool =
+      pool && !this.#custom
+        ? {
+            threads: pool.threads ?? 0, // 0: the pool's default
+            minTaskBytes: pool.minTaskBytes ?? POOL_MIN_TASK_BYTES,
+            startAfter: pool.startAfter ?? POOL_START_AFTER,
+          }
+        : null;
   }
 
   write(batch: readonly ArchiveEntry[]): Uint8Array[] | Promise<Uint8Array[]> {
-    if (this.#inline) {
-      // The inline codec is synchronous: no batch is ever in flight on this path.
-      for (const entry of batch) this.#add(entry, this.#inlinePayload(entry));
-      return this.#out.take();
-    }
     for (const entry of batch) checkEntry(entry);
+    if (this.#pool && batch.length > 0) {
+      const bytes = deflateBytes(batch);
+      if (bytes >= 0 && (this.#tail || !this.#inlineWorthIt(bytes))) return this.#writePooled(batch);
+    }
+    if (this.#inline) {
+      // Behind pooled batches still in flight only for a member too big for a task.
+      return this.#tail ? this.#queue(() => this.#writeInline(batch)) : this.#writeInline(batch);
+    }
     const bodies = batch.map(memberBody);
     const which = batch.map((_, i) => i).filter((i) => needsDeflate(batch[i]!));
     const layOut = (deflated: Uint8Array[]): Uint8Array[] => {
       if (deflated.length !== which.length) throw new Error(`zip: the member compressor returned ${deflated.length} of ${which.length} members`);
       const byIndex = new Map(which.map((i, k) => [i, deflated[k]!]));
-      batch.forEach((e, i) => this.#add(e, choosePayload(e, bodies[i]!, byIndex.get(i) ?? null)));
+      batch.forEach((e, i) => this.#add(e, choosePayload(bodies[i]!, byIndex.get(i) ?? null)));
       return this.#out.take();
     };
     // Compression starts now, even behind a batch still in flight; layout keeps call order.
@@ -173,13 +315,142 @@ export class ZipWriter implements FormatWriter {
     return run;
   }
 
+  #writeInline(batch: readonly ArchiveEntry[]): Uint8Array[] {
+    for (const entry of batch) this.#add(entry, this.#inlinePayload(entry));
+    return this.#out.take();
+  }
+
   #inlinePayload(entry: ArchiveEntry): Payload {
-    checkEntry(entry);
     const body = memberBody(entry);
-    if (!needsDeflate(entry)) return choosePayload(entry, body, null);
+    if (!needsDeflate(entry)) return choosePayload(body, null);
     let deflated = this.#inline!(body);
     if (deflated.length >= COPY_ABOVE && deflated.length < body.length) deflated = deflated.slice();
-    return choosePayload(entry, body, deflated);
+    return choosePayload(body, deflated);
+  }
+
+  /**
+   * With nothing in flight: deflate a batch of `bytes` inline? Yes when it is too small
+   * for a task, or while the archive is still too small to be worth starting the pool.
+   */
+  #inlineWorthIt(bytes: number): boolean {
+    const pool = this.#pool!;
+    if (bytes < pool.minTaskBytes) return true;
+    if (this.#pooled || this.#inlineBytes + bytes > pool.startAfter) return false;
+    this.#inlineBytes += bytes;
+    if (!this.#warmed && this.#inlineBytes >= pool.startAfter / 2) {
+      // Likely to need the pool soon: start the workers while we keep deflating here.
+      this.#warmed = true;
+      this.#loadPool().then((m) => m.prewarmDeflate(this.#level, pool.threads), () => undefined);
+    }
+    return true;
+  }
+
+  #loadPool(): Promise<PoolModule> {
+    return (this.#poolModule ??= import('../../compress/pool.js'));
+  }
+
+  /**
+   * Pack the batch (names, bodies, fields) for one pool task that lays out its local
+   * headers and data (batch.ts); when the result is back, after every earlier batch,
+   * write it as one piece and add the central directory records. The entries' data is
+   * copied here and never read again.
+   */
+  #writePooled(batch: readonly ArchiveEntry[]): Promise<Uint8Array[]> {
+    const n = batch.length;
+    const fields = new Uint32Array(n * FIELDS);
+    let nameRoom = 0;
+    let bodyRoom = 0;
+    for (const entry of batch) {
+      nameRoom += entry.path.length * 3; // UTF-8 bytes per UTF-16 unit, at most
+      bodyRoom += entry.type === 'symlink' ? entry.linkTarget.length * 3 : entry.data.length;
+    }
+    const names = new Uint8Array(nameRoom);
+    const bodies = this.#buffers.take(bodyRoom);
+    let nameAt = 0;
+    let bodyAt = 0;
+    for (let i = 0; i < n; i++) {
+      const entry = batch[i]!;
+      const f = i * FIELDS;
+      const nameSize = encodeName(entry.path, names, nameAt);
+      let size: number;
+      if (entry.type === 'symlink') size = utf8Encoder.encodeInto(entry.linkTarget, bodies.subarray(bodyAt)).written;
+      else {
+        bodies.set(entry.data, bodyAt);
+        size = entry.data.length;
+      }
+      fields[f + F_BODY_SIZE] = size;
+      fields[f + F_NAME_SIZE] = nameSize;
+      // One byte per UTF-16 unit exactly when every character is ASCII.
+      fields[f + F_FLAGS] = (nameSize !== entry.path.length ? FLAG_UTF8_NAME : 0) | (needsDeflate(entry) ? FLAG_DEFLATE : 0);
+      fields[f + F_MTIME] = entry.mtime;
+      fields[f + F_UID] = entry.uid;
+      fields[f + F_GID] = entry.gid;
+      fields[f + F_MODE] = (entry.type === 'symlink' ? S_IFLNK : S_IFREG) | (entry.mode & PERMISSION_BITS);
+      nameAt += nameSize;
+      bodyAt += size;
+    }
+    this.#pooled = true;
+    // The worker lays the result out straight into a recycled shared buffer, if any.
+    const output = this.#buffers.take(resultBound(n, nameAt, bodyAt));
+    const shared = output.buffer instanceof ArrayBuffer ? null : (output.buffer as SharedArrayBuffer);
+    const task: DeflateBatchTask = { bodies: bodies.buffer, bodiesLength: bodyAt, names: names.subarray(0, nameAt), fields, level: this.#level };
+    if (shared) task.output = shared;
+    const { threads } = this.#pool!;
+    const result = this.#loadPool()
+      .then((m) => m.deflateBatchOnPool(task, threads))
+      .catch((err: unknown) => {
+        this.#buffers.give(output);
+        throw poolError(batch, err);
+      })
+      .finally(() => this.#buffers.give(bodies)); // only now: the worker reads it until then
+    // Its failure reaches the caller once the batches ahead are laid out; until then
+    // it is not unhandled.
+    result.catch(() => undefined);
+    return this.#queue(() =>
+      result.then((r) => {
+        try {
+          return typeof r === 'number' ? this.#layOutPooled(task.names, fields, shared!, r) : this.#layOutPooled(task.names, fields, r, r.byteLength);
+        } finally {
+          this.#buffers.give(output); // the records were copied out
+        }
+      }),
+    );
+  }
+
+  #layOutPooled(names: Uint8Array, fields: Uint32Array, result: ArrayBuffer | SharedArrayBuffer, length: number): Uint8Array[] {
+    const n = fields.length / FIELDS;
+    const { crcs, compressedSizes, records } = readLaidOutBatch(result, n, length);
+    const start = this.#offset;
+    let nameAt = 0;
+    for (let i = 0; i < n; i++) {
+      const f = i * FIELDS;
+      const nameSize = fields[f + F_NAME_SIZE]!;
+      const size = fields[f + F_BODY_SIZE]!;
+      const compressedSize = compressedSizes[i]!;
+      const member: ZipMember = {
+        name: names.subarray(nameAt, nameAt + nameSize),
+        utf8: (fields[f + F_FLAGS]! & FLAG_UTF8_NAME) !== 0,
+        // The worker stores the body itself when deflate did not make it smaller.
+        method: (fields[f + F_FLAGS]! & FLAG_DEFLATE) !== 0 && compressedSize < size ? METHOD_DEFLATE : METHOD_STORED,
+        crc32: crcs[i]!,
+        compressedSize,
+        size,
+        mtime: fields[f + F_MTIME]!,
+        uid: fields[f + F_UID]!,
+        gid: fields[f + F_GID]!,
+        unixMode: fields[f + F_MODE]!,
+        localHeaderOffset: this.#offset,
+      };
+      nameAt += nameSize;
+      this.#offset += localHeaderSize(member) + compressedSize;
+      this.#addCentral(member);
+    }
+    if (this.#offset - start !== records.length) {
+      throw new Error(`zip: a laid-out batch of ${n} members holds ${records.length} bytes, its headers say ${this.#offset - start}`);
+    }
+    // Copied: the result buffer is reused (pieces this small never pass through uncopied).
+    for (let at = 0; at < records.length; at += COPY_PIECE) this.#out.push(records.subarray(at, at + COPY_PIECE));
+    return this.#out.take();
   }
 
   #encodeName(path: string): { name: Uint8Array; utf8: boolean } {
@@ -200,9 +471,9 @@ export class ZipWriter implements FormatWriter {
       name,
       utf8,
       method: payload.method,
-      crc32: crc32(payload.body),
+      crc32: payload.crc,
       compressedSize: payload.bytes.length,
-      size: payload.body.length,
+      size: payload.size,
       mtime: entry.mtime,
       uid: entry.uid,
       gid: entry.gid,
@@ -210,12 +481,16 @@ export class ZipWriter implements FormatWriter {
       localHeaderOffset: this.#offset,
     };
     const localSize = localHeaderSize(member);
-    const scratch = this.#scratchOf(Math.max(localSize, centralHeaderSize(member)));
+    const scratch = this.#scratchOf(localSize);
     writeLocalHeader(scratch, 0, member);
     this.#out.push(scratch.subarray(0, localSize));
     if (payload.bytes.length > 0) this.#out.push(payload.bytes);
     this.#offset += localSize + payload.bytes.length;
+    this.#addCentral(member);
+  }
 
+  #addCentral(member: ZipMember): void {
+    const scratch = this.#scratchOf(centralHeaderSize(member));
     const centralSize = writeCentralHeader(scratch, 0, member);
     this.#central.push(scratch.subarray(0, centralSize));
     this.#centralSize += centralSize;
@@ -227,4 +502,13 @@ export function createZipWriter(opts: FormatOptions & ZipOptions): ZipWriter {
   return new ZipWriter(opts);
 }
 
-export const zipWriter: FormatFactory = (opts) => createZipWriter(opts);
+/**
+ * FLUXDUMP_ZIP_POOL=0 keeps every member inline (benchmarks compare the two paths in one
+ * run); anything else, or unset, uses the pool for archives big enough to pay for it.
+ */
+function poolFromEnv(): boolean {
+  return (typeof process !== 'undefined' ? process.env.FLUXDUMP_ZIP_POOL : undefined) !== '0';
+}
+
+/** The registry's zip format: deflate on the worker pool when the archive is big enough. */
+export const zipWriter: FormatFactory = (opts) => createZipWriter(poolFromEnv() ? { ...opts, pool: {} } : opts);
