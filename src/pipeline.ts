@@ -12,6 +12,7 @@ import type { Chunks, FormatFactory, FormatWriter } from './pack/format.js';
 import type { FilterFactory } from './compress/filter.js';
 import { createBlobVerifier } from './verify/verify.js';
 import { initCore } from './wasm/init.js';
+import { isThenable } from './util/promise.js';
 import { loopTurner } from './util/turn.js';
 
 export interface DumpOptions {
@@ -87,10 +88,6 @@ interface PendingWrite {
   settled: boolean;
 }
 
-function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
-  return typeof (v as { then?: unknown } | null)?.then === 'function';
-}
-
 function pendingWrite(result: Chunks | Promise<Chunks>, batch: readonly ArchiveEntry[]): PendingWrite {
   const slot: PendingWrite = { chunks: Promise.resolve(result), batch, settled: false };
   // A failure surfaces when its write reaches the head; until then it is not unhandled.
@@ -151,7 +148,7 @@ export function dump(opts: DumpOptions): ReadableStream<Uint8Array> {
             return controller.close();
           }
           const chunks = writer!.write(next.value);
-          if (!isPromise(chunks) && pending.length === 0) emit(chunks, next.value);
+          if (!isThenable(chunks) && pending.length === 0) emit(chunks, next.value);
           else pending.push(pendingWrite(chunks, next.value));
           if (emitted) return;
         }

@@ -69,3 +69,17 @@ export function latin1String(b: Uint8Array, start: number, end: number): string 
   if (latin1Slice) return latin1Slice.call(b, start, end);
   return String.fromCharCode.apply(null, b.subarray(start, end) as unknown as number[]);
 }
+
+/**
+ * UTF-8 of `s` into b[at..] (the caller leaves room for 3 bytes per UTF-16 unit);
+ * returns its length. Keys are nearly always ASCII: a plain loop beats encodeInto's call,
+ * view and result object for them.
+ */
+export function encodeUtf8Into(s: string, b: Uint8Array, at: number): number {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) return utf8Encoder.encodeInto(s, b.subarray(at, at + 3 * s.length)).written;
+    b[at + i] = c;
+  }
+  return s.length;
+}

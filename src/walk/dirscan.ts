@@ -15,6 +15,7 @@
  * Why: decoding directories through JSON.parse + validation + a sorted Map was half of
  * everything the dump's main thread allocated (410,000 directories per 100,000 jobs).
  */
+import { hexNibble } from '../blobref.js';
 
 export const SCAN_VAL = 1;
 export const SCAN_VALREF = 2;
@@ -114,18 +115,11 @@ export function decodeBase64Bytes(b: Uint8Array, start: number, end: number): Ui
   return out;
 }
 
-/** Lowercase hex digit value, or -1 (blobrefs are lowercase). */
-function lowerHex(c: number): number {
-  if (c >= 0x30 && c <= 0x39) return c - 0x30;
-  if (c >= 0x61 && c <= 0x66) return c - 0x61 + 10;
-  return -1;
-}
-
 /** Write the digest whose hex starts at b[at] into out[to..]; false on a bad digit. */
 export function hexDigestInto(b: Uint8Array, at: number, size: number, out: Uint8Array, to: number): boolean {
   for (let i = 0; i < size; i++) {
-    const hi = lowerHex(b[at + 2 * i]!);
-    const lo = lowerHex(b[at + 2 * i + 1]!);
+    const hi = hexNibble(b[at + 2 * i]!);
+    const lo = hexNibble(b[at + 2 * i + 1]!);
     if (hi < 0 || lo < 0) return false;
     out[to + i] = (hi << 4) | lo;
   }
@@ -155,7 +149,7 @@ function scanRefs(b: Uint8Array, at: number, scan: DirScan, i: number): number {
     size = s;
     const end = hexAt + 2 * s;
     if (end >= b.length || b[end] !== QUOTE) return -1;
-    for (let k = hexAt; k < end; k++) if (lowerHex(b[k]!) < 0) return -1;
+    for (let k = hexAt; k < end; k++) if (hexNibble(b[k]!) < 0) return -1;
     if (refs === 0) scan.dataStart[i] = hexAt;
     refs++;
     p = end + 1;

@@ -16,7 +16,7 @@
 import { DIGEST_SIZE, digestInto, formatBlobref, type HashType } from '../blobref.js';
 import { CorruptBlobError, FluxError, MissingBlobError } from '../errors.js';
 import type { ContentStore } from '../store/source.js';
-import { concatBytes, latin1String } from '../util/bytes.js';
+import { concatBytes, encodeUtf8Into, latin1String } from '../util/bytes.js';
 import type { ArchiveEntry, EntryMeta } from './entry.js';
 import { decodeBase64Bytes, DirScan, hexDigestInto, scanDir, SCAN_DIRREF, SCAN_VAL } from './dirscan.js';
 import { ByteFifo, type FifoOptions } from './fifo.js';
@@ -83,7 +83,6 @@ const SYNC_BATCH = 4096;
 const THREAD_BATCH = 1024;
 /** Settled live loads verified together. */
 const VERIFY_BATCH = 256;
-const utf8 = new TextEncoder();
 
 function putU32(b: Uint8Array, at: number, v: number): void {
   b[at] = v >>> 24;
@@ -107,16 +106,6 @@ function readUtf8(b: Uint8Array, at: number, len: number): string {
   return latin1String(b, at, at + len);
 }
 
-/** Writes s as UTF-8 at b[at..] (room for 3 bytes per unit is there); returns its length. */
-function writeUtf8(s: string, b: Uint8Array, at: number): number {
-  // Keys are nearly always ASCII: a plain loop beats encodeInto's call and view for them.
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0x80) return utf8.encodeInto(s, b.subarray(at, at + 3 * s.length)).written;
-    b[at + i] = c;
-  }
-  return s.length;
-}
 const utf8Decoder = new TextDecoder();
 
 function display(path: string): string {
@@ -196,7 +185,7 @@ export class Walker {
     const max = RECORD_HEADER + 3 * path.length + refs.length * size;
     const at = this.#queue.reserve(max);
     const buf = this.#queue.tail;
-    const keyLen = writeUtf8(path, buf, at + RECORD_HEADER);
+    const keyLen = encodeUtf8Into(path, buf, at + RECORD_HEADER);
     let p = at + RECORD_HEADER + keyLen;
     for (let r = 0; r < refs.length; r++) {
       const ref = refs[r]!;
@@ -549,7 +538,7 @@ export class Walker {
   #visitScanned(path: string, blob: Uint8Array): void {
     const scan = this.#scan;
     if (this.#dirKey.length < 3 * path.length + 1) this.#dirKey = new Uint8Array(3 * path.length + 1024);
-    let dirLen = writeUtf8(path, this.#dirKey, 0);
+    let dirLen = encodeUtf8Into(path, this.#dirKey, 0);
     if (dirLen > 0) this.#dirKey[dirLen++] = 0x2f; // '/'
     for (let i = 0; i < scan.count; i++) {
       const nameStart = scan.nameStart[i]!;

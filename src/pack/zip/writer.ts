@@ -23,7 +23,8 @@
  * or `deflateRawBatch` per write(), either possibly returning promises.
  */
 import { FluxError } from '../../errors.js';
-import { utf8Encoder } from '../../util/bytes.js';
+import { encodeUtf8Into, utf8Encoder } from '../../util/bytes.js';
+import { isThenable } from '../../util/promise.js';
 import type { ArchiveEntry } from '../../walk/entry.js';
 import { Chunker } from '../chunker.js';
 import type { FormatFactory, FormatOptions, FormatWriter } from '../format.js';
@@ -117,10 +118,6 @@ interface Payload {
 
 type PoolModule = typeof import('../../compress/pool.js');
 
-function isThenable<T>(v: T | Promise<T>): v is Promise<T> {
-  return typeof (v as { then?: unknown } | null)?.then === 'function';
-}
-
 /** The bytes a member holds: file data, or the link target for a symlink. */
 function memberBody(entry: ArchiveEntry): Uint8Array {
   return entry.type === 'symlink' ? utf8Encoder.encode(entry.linkTarget) : entry.data;
@@ -165,21 +162,6 @@ function poolError(batch: readonly ArchiveEntry[], err: unknown): FluxError {
   const what = files.length === 1 ? files[0]!.path : `${files.length} members, ${files[0]?.path} to ${files.at(-1)?.path}`;
   const why = (err instanceof Error ? err.message : String(err)).split('\n')[0];
   return new FluxError(`zip: deflating ${what} on the worker pool failed: ${why}`, 'EIO');
-}
-
-/**
- * UTF-8 of `path` into `out` at `at` (room for 3 bytes per UTF-16 unit); returns its
- * length. KVS keys are ASCII nearly always: copied by hand, without the subarray and
- * result object encodeInto needs per call.
- */
-function encodeName(path: string, out: Uint8Array, at: number): number {
-  const n = path.length;
-  for (let i = 0; i < n; i++) {
-    const c = path.charCodeAt(i);
-    if (c >= 0x80) return utf8Encoder.encodeInto(path, out.subarray(at)).written;
-    out[at + i] = c;
-  }
-  return n;
 }
 
 /**
@@ -371,7 +353,7 @@ export class ZipWriter implements FormatWriter {
     for (let i = 0; i < n; i++) {
       const entry = batch[i]!;
       const f = i * FIELDS;
-      const nameSize = encodeName(entry.path, names, nameAt);
+      const nameSize = encodeUtf8Into(entry.path, names, nameAt);
       let size: number;
       if (entry.type === 'symlink') size = utf8Encoder.encodeInto(entry.linkTarget, bodies.subarray(bodyAt)).written;
       else {
