@@ -8,7 +8,7 @@
 // number of requests outstanding over the data phase (time-weighted); "response writes" is
 // how many socket writes the peer made (about one per round trip of the window).
 //
-// Usage: node bench/broker.mjs [--jobs 2000] [--latencies 0,0.1,1] [--maxreqs 1,2,4,...,256] [--runs 1]
+// Usage: node bench/broker.mjs [--jobs 10000] [--latencies 0,0.1,1] [--maxreqs 1,2,4,...,256] [--runs 1]
 // Needs dist/ built (npx tsc -p tsconfig.json); builds the peer into bench/out/peer-build.
 import { spawn, spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
@@ -19,7 +19,7 @@ import { ensureStore, median, nodeCli, OUT, ROOT, timed } from './lib.mjs';
 
 const { values } = parseArgs({
   options: {
-    jobs: { type: 'string', default: '2000' },
+    jobs: { type: 'string', default: '10000' },
     latencies: { type: 'string', default: '0,0.1,1' },
     maxreqs: { type: 'string', default: '1,2,4,8,16,32,64,128,256' },
     runs: { type: 'string', default: '1' },

@@ -37,11 +37,18 @@ export function median(xs) {
 }
 
 /**
- * argv prefix that runs a CLI the way its installed bin runs: node plus the flags of
- * its shebang (`#!/usr/bin/env -S node --max-semi-space-size=8`), then the script.
+ * argv prefix that runs a CLI the way its installed bin runs: the environment settings
+ * and node flags of its shebang (`#!/usr/bin/env -S NAME=VALUE node --flag`), then the
+ * script. Settings go through env(1) as the shebang does, so they apply from exec on
+ * (glibc reads MALLOC_ARENA_MAX before any JavaScript runs).
  */
 export function nodeCli(script) {
   const first = readFileSync(script, 'utf8').split('\n', 1)[0];
-  const m = /^#!\/usr\/bin\/env -S node(.*)$/.exec(first);
-  return [process.execPath, ...(m ? m[1].trim().split(/\s+/).filter(Boolean) : []), script];
+  const m = /^#!\/usr\/bin\/env -S (.*)$/.exec(first);
+  if (!m) return [process.execPath, script];
+  const words = m[1].trim().split(/\s+/);
+  const node = words.indexOf('node');
+  const settings = words.slice(0, node);
+  const flags = words.slice(node + 1);
+  return [...(settings.length > 0 ? ['/usr/bin/env', ...settings] : []), process.execPath, ...flags, script];
 }
