@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=8
+#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-semi-space-size=8
 /**
  * flux-dump [OPTIONS] OUTFILE: archive a Flux KVS snapshot. A thin layer over dump():
  * options are parsed and normalised here once; the pipeline does the work.

@@ -17,6 +17,7 @@
 import type { FilterOptions } from './filter.js';
 import { getCompressor, type Codec, type GzipEngine } from './codecs.js';
 import { compressOnPool, defaultThreads, prewarm, TASKS_PER_WORKER } from './pool.js';
+import { releaseChunk } from '../util/chunk-recycler.js';
 
 export interface ChunkedCodec {
   codec: Codec;
@@ -147,6 +148,7 @@ export function chunkedFilter(spec: ChunkedCodec, opts: ChunkedFilterOptions = {
           await drain(controller, window - 1);
         }
       }
+      releaseChunk(chunk); // copied: the packer may refill it
       await drain(controller, window - 1); // finished chunks go out as soon as they can
     },
     async flush(controller) {

@@ -1,6 +1,9 @@
+import { takeChunkBuffer } from '../util/chunk-recycler.js';
+
 /**
  * Collects small pieces of archive output into large chunks (1 MiB by default) so the
- * stages downstream see few, big Uint8Arrays; large pieces pass through uncopied.
+ * stages downstream see few, big Uint8Arrays; large pieces pass through uncopied. Chunk
+ * buffers come from the recycler: the stage that finishes with a chunk gives it back.
  */
 export class Chunker {
   #buf: Uint8Array;
@@ -10,7 +13,7 @@ export class Chunker {
 
   constructor(size = 1 << 20) {
     this.#size = size;
-    this.#buf = new Uint8Array(size);
+    this.#buf = takeChunkBuffer(size);
   }
 
   /** Append bytes; pieces of at least a quarter chunk are passed through without a copy. */
@@ -40,7 +43,7 @@ export class Chunker {
     if (this.#len === 0) return;
     // hand the filled buffer on and start a new one: no copy
     this.#out.push(this.#buf.subarray(0, this.#len));
-    this.#buf = new Uint8Array(this.#size);
+    this.#buf = takeChunkBuffer(this.#size);
     this.#len = 0;
   }
 

@@ -9,6 +9,7 @@ import { closeSync, fsync, openSync, readdirSync, renameSync, unlinkSync, write 
 import { promisify } from 'node:util';
 import { basename, dirname, join } from 'node:path';
 import { FluxError } from '../errors.js';
+import { releaseChunk } from '../util/chunk-recycler.js';
 import { processAlive } from '../util/fs.js';
 
 /** `.OUTFILE.PID.RANDOM.tmp`: hidden, and the PID tells a leftover from a live dump. */
@@ -80,6 +81,7 @@ export function fileSink(outfile: string): WritableStream<Uint8Array> {
       async write(chunk) {
         try {
           await writeAllAsync(fd, chunk);
+          releaseChunk(chunk); // written: the packer may refill it
         } catch (err) {
           discard();
           throw new FluxError(`${outfile}: write error: ${(err as Error).message}`, (err as NodeJS.ErrnoException).code ?? 'EIO');

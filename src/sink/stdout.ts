@@ -1,5 +1,6 @@
 /** Output to standard output; each write resolves once flushed, which is the backpressure. */
 import { FluxError } from '../errors.js';
+import { releaseChunk } from '../util/chunk-recycler.js';
 import { loopTurner } from '../util/turn.js';
 
 /**
@@ -32,8 +33,9 @@ export function stdoutSink(out: NodeJS.WritableStream = process.stdout): Writabl
       return new Promise<void>((resolve, reject) => {
         out.write(chunk, (err) => {
           if (err) failure ??= outputError(err as NodeJS.ErrnoException);
-          if (failure) reject(failure);
-          else resolve(turn());
+          if (failure) return reject(failure);
+          releaseChunk(chunk); // written: the packer may refill it
+          resolve(turn());
         });
       });
     },
