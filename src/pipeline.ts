@@ -31,7 +31,7 @@ export interface DumpOptions {
   gid: number;
   /** Verify every blob against its blobref (default true). */
   verify?: boolean;
-  /** Worker threads for compression. */
+  /** Worker threads for compression (the filters, and zip's member deflate). */
   threads?: number;
   onEntries?: (batch: readonly ArchiveEntry[]) => void;
   onSkip?: (message: string) => void;
@@ -119,7 +119,7 @@ export function dump(opts: DumpOptions): ReadableStream<Uint8Array> {
           onSkip: opts.onSkip,
         });
         entries = walker.walk(root.rootref);
-        writer = (await FORMATS[opts.format]())({ stdout: opts.stdout });
+        writer = (await FORMATS[opts.format]())({ stdout: opts.stdout, ...(opts.threads === undefined ? {} : { threads: opts.threads }) });
       },
       // A pull must enqueue something (or close): the stream calls it again only then.
       async pull(controller) {

@@ -10,7 +10,7 @@ import { deflateRawSync } from 'node:zlib';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { genStore, type GenOptions } from '../src/gen/gen-store.js';
-import { closePool, deflateBatchOnPool, poolThreads } from '../src/compress/pool.js';
+import { closePool, defaultThreads, deflateBatchOnPool, poolThreads } from '../src/compress/pool.js';
 import { inlineDeflateKind, inlineDeflateRaw } from '../src/pack/zip/deflate.js';
 import { FIELDS, layOutMembers, readLaidOutBatch, resultBound } from '../src/pack/zip/batch.js';
 import { createZipWriter, type ZipOptions } from '../src/pack/zip/writer.js';
@@ -152,6 +152,30 @@ describe('flux-dump to .zip through the pool', () => {
       expect(Buffer.concat(chunks).equals(readFileSync(cli))).toBe(true);
     } finally {
       await opened.close();
+    }
+  });
+
+  it('the pipeline\'s threads option sizes the pool zip deflates on, with the same bytes', async () => {
+    const opened = await openStore(store);
+    await closePool();
+    try {
+      const ids = { uid: process.getuid!(), gid: process.getgid!() };
+      const base = { store: opened, checkpoint: true, maxreqs: 2, ignoreFailedRead: false, format: 'zip', filter: 'none', stdout: false, now: 0, ...ids } as const;
+      const collect = async (threads?: number): Promise<Buffer> => {
+        const chunks: Uint8Array[] = [];
+        for await (const c of dump(threads === undefined ? base : { ...base, threads })) chunks.push(c);
+        return Buffer.concat(chunks);
+      };
+      const wide = defaultThreads() + 1; // more than the default, so it shows
+      const withThreads = await collect(wide);
+      expect(poolThreads()).toBe(wide);
+      await closePool();
+      const withDefault = await collect();
+      expect(poolThreads()).toBe(defaultThreads());
+      expect(withThreads.equals(withDefault)).toBe(true);
+    } finally {
+      await opened.close();
+      await closePool();
     }
   });
 

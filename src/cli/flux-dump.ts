@@ -120,8 +120,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   } finally {
     await notifier?.flush();
     await store?.close();
-    // compression workers must not keep the process alive
-    if (kind.filter !== 'none') await (await import('../compress/pool.js')).closePool();
+    // compression workers (filters, zip member deflate) end now rather than when idle
+    if (kind.filter !== 'none' || kind.format === 'zip') await (await import('../compress/pool.js')).closePool();
   }
   return 0;
 }

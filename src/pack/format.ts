@@ -18,6 +18,8 @@ export interface FormatWriter {
 export interface FormatOptions {
   /** Writing to stdout: tar pads the last record to 10240 bytes, as libarchive does. */
   stdout: boolean;
+  /** Worker threads a format may use for its own compression (zip members); default: one per core. */
+  threads?: number;
 }
 
 export type FormatFactory = (opts: FormatOptions) => FormatWriter;

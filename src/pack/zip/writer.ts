@@ -493,4 +493,4 @@ function poolFromEnv(): boolean {
 }
 
 /** The registry's zip format: deflate on the worker pool when the archive is big enough. */
-export const zipWriter: FormatFactory = (opts) => createZipWriter(poolFromEnv() ? { ...opts, pool: {} } : opts);
+export const zipWriter: FormatFactory = (opts) => createZipWriter(poolFromEnv() ? { ...opts, pool: opts.threads === undefined ? {} : { threads: opts.threads } } : opts);
