@@ -12,7 +12,7 @@ import type { Chunks, FormatFactory, FormatWriter } from './pack/format.js';
 import type { FilterFactory } from './compress/filter.js';
 import { createBlobVerifier } from './verify/verify.js';
 import { initCore } from './wasm/init.js';
-import { isThenable } from './util/promise.js';
+import { isThenable, tracked, type Tracked } from './util/promise.js';
 import { loopTurner } from './util/turn.js';
 
 export interface DumpOptions {
@@ -82,20 +82,9 @@ async function compressionFilter(name: FilterName, threads?: number): Promise<Tr
 const MAX_PENDING_WRITES = 8;
 
 interface PendingWrite {
-  chunks: Promise<Chunks>;
+  /** Finished writes at the head go out without waiting. */
+  chunks: Tracked<Chunks>;
   batch: readonly ArchiveEntry[];
-  /** Set once `chunks` has settled: finished heads go out without waiting. */
-  settled: boolean;
-}
-
-function pendingWrite(result: Chunks | Promise<Chunks>, batch: readonly ArchiveEntry[]): PendingWrite {
-  const slot: PendingWrite = { chunks: Promise.resolve(result), batch, settled: false };
-  // A failure surfaces when its write reaches the head; until then it is not unhandled.
-  slot.chunks.then(
-    () => (slot.settled = true),
-    () => (slot.settled = true),
-  );
-  return slot;
 }
 
 /** Archive bytes of a dump, as a WHATWG stream. Errors surface as stream errors. */
@@ -136,20 +125,20 @@ export function dump(opts: DumpOptions): ReadableStream<Uint8Array> {
           await turn();
           // Oldest write first: each one already finished, and while the window is
           // full, wait for the oldest rather than take another batch from the walk.
-          while (pending.length > 0 && (pending[0]!.settled || pending.length >= MAX_PENDING_WRITES)) {
+          while (pending.length > 0 && (pending[0]!.chunks.settled || pending.length >= MAX_PENDING_WRITES)) {
             const head = pending.shift()!;
-            emit(await head.chunks, head.batch);
+            emit(await head.chunks.promise, head.batch);
           }
           if (emitted) return;
           const next = await entries!.next();
           if (next.done) {
-            for (const p of pending.splice(0)) emit(await p.chunks, p.batch);
+            for (const p of pending.splice(0)) emit(await p.chunks.promise, p.batch);
             emit(await writer!.end(), null);
             return controller.close();
           }
           const chunks = writer!.write(next.value);
           if (!isThenable(chunks) && pending.length === 0) emit(chunks, next.value);
-          else pending.push(pendingWrite(chunks, next.value));
+          else pending.push({ chunks: tracked(Promise.resolve(chunks)), batch: next.value });
           if (emitted) return;
         }
       },

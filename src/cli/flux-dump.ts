@@ -5,7 +5,9 @@
  *
  * The shebang caps V8's young generation (8 MiB semi-spaces instead of 16): the walk
  * allocates little per key, so a smaller nursery costs no CPU, and it takes 40-70 MiB
- * off the peak RSS of a large dump (BENCHMARKS.md, "Scale").
+ * off the peak RSS of a large dump. MALLOC_ARENA_MAX=2 keeps glibc from giving each
+ * thread (walk, load thread, compression workers, libuv) its own malloc arena: ~20 MiB
+ * less at the peak of a 1M-key .tar.gz dump, no measurable speed (BENCHMARKS.md, "Scale").
  */
 import { FluxError } from '../errors.js';
 import { outputKind } from '../registry.js';

@@ -18,6 +18,7 @@ import type { FilterOptions } from './filter.js';
 import { getCompressor, type Codec, type GzipEngine } from './codecs.js';
 import { compressOnPool, defaultThreads, prewarm, TASKS_PER_WORKER } from './pool.js';
 import { releaseChunk } from '../util/chunk-recycler.js';
+import { tracked, type Tracked } from '../util/promise.js';
 
 export interface ChunkedCodec {
   codec: Codec;
@@ -38,13 +39,6 @@ export interface ChunkedFilterOptions extends FilterOptions {
   inlineBelow?: number;
   /** Observe each chunk as it is handed to a compressor (tests: read-ahead accounting). */
   onChunk?: (index: number, length: number) => void;
-}
-
-/** One chunk's result slot in the ordered output queue. */
-interface Pending {
-  result: Promise<Uint8Array>;
-  /** Set once `result` has settled, so finished heads can be emitted without waiting. */
-  settled: boolean;
 }
 
 /**
@@ -74,7 +68,8 @@ export function chunkedFilter(spec: ChunkedCodec, opts: ChunkedFilterOptions = {
   if (!(chunkSize >= 1)) throw new RangeError(`chunk size must be at least 1 byte, got ${chunkSize}`);
   const window = TASKS_PER_WORKER * threads;
   const buffers = chunkBuffers(chunkSize);
-  const queue: Pending[] = [];
+  /** Chunks' results in input order: finished heads go out without waiting. */
+  const queue: Tracked<Uint8Array>[] = [];
   let chunkIndex = 0;
   let fill: Uint8Array | null = null;
   let filled = 0;
@@ -102,14 +97,7 @@ export function chunkedFilter(spec: ChunkedCodec, opts: ChunkedFilterOptions = {
   const submit = (buf: Uint8Array, length: number): void => {
     const index = chunkIndex++; // not inside `onChunk?.(...)`: that skips its arguments
     opts.onChunk?.(index, length);
-    const slot: Pending = { result: compressChunk(buf, length), settled: false };
-    // Rejections surface when the chunk reaches the head of the queue; until then, keep
-    // them from being reported as unhandled.
-    slot.result.then(
-      () => (slot.settled = true),
-      () => (slot.settled = true),
-    );
-    queue.push(slot);
+    queue.push(tracked(compressChunk(buf, length)));
   };
 
   /**
@@ -118,7 +106,7 @@ export function chunkedFilter(spec: ChunkedCodec, opts: ChunkedFilterOptions = {
    */
   const drain = async (controller: TransformStreamDefaultController<Uint8Array>, keep: number): Promise<void> => {
     while (queue.length > 0 && (queue.length > keep || queue[0]!.settled)) {
-      const out = await queue[0]!.result;
+      const out = await queue[0]!.promise;
       queue.shift();
       controller.enqueue(out);
     }
