@@ -239,7 +239,8 @@ describe('many requests on one socket', () => {
     const results = await Promise.allSettled(Array.from({ length: 50 }, () => store.load(SMALL_ROOT)));
     expect(results.every((r) => r.status === 'rejected')).toBe(true);
     const msg = ((results[0] as PromiseRejectedResult).reason as Error).message;
-    expect(msg).toBe(`lost connection to the Flux broker at ${store.location}`);
+    // With requests still unread by the peer, the kernel resets the socket and its reason is appended.
+    expect(msg).toMatch(new RegExp(`^lost connection to the Flux broker at ${store.location.replace(/[/.]/g, '\\$&')}(: Connection reset by peer)?$`));
     await expect(store.load(SMALL_ROOT)).rejects.toThrow(msg);
   });
 

@@ -249,7 +249,8 @@ describe('a generated store, many requests in flight', () => {
     expect(r.status).toBe(1);
     const lines = r.stderr.split('\n').filter(Boolean);
     const last = lines.at(-1)!.split('\r').at(-1)!;
-    expect(last).toMatch(new RegExp(`^flux-dump: \\S+: lost connection to the Flux broker at ${peer.uri.replace(/[/.]/g, '\\$&')}$`));
+    // A peer that closes with our requests still unread resets the socket: the kernel's reason is then appended.
+    expect(last).toMatch(new RegExp(`^flux-dump: \\S+: lost connection to the Flux broker at ${peer.uri.replace(/[/.]/g, '\\$&')}(: Connection reset by peer)?$`));
     expect(r.stderr.endsWith('\n')).toBe(true);
     expect(r.stderr).not.toMatch(/internal error|at .*\.js:\d+/);
     noTemporaries(file);
@@ -260,7 +261,7 @@ describe('a generated store, many requests in flight', () => {
     const file = out('trunc.tar');
     const r = await dumpLive(peer.uri, ['--maxreqs=2', file]);
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/lost connection to the Flux broker at \S+ in the middle of a message\n$/);
+    expect(r.stderr).toMatch(/lost connection to the Flux broker at \S+ in the middle of a message(: Connection reset by peer)?\n$/);
     noTemporaries(file);
   });
 
