@@ -5,12 +5,12 @@
  * stays as it was. Only `kill -9` (or a crash of the machine) can leave the temporary;
  * the next dump to the same OUTFILE removes such leftovers of processes that are gone.
  */
-import { closeSync, fsync, openSync, readdirSync, renameSync, unlinkSync, write } from 'node:fs';
-import { promisify } from 'node:util';
+import { readdirSync, renameSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { FluxError } from '../errors.js';
 import { releaseChunk } from '../util/chunk-recycler.js';
 import { processAlive } from '../util/fs.js';
+import { AppendWriter } from './direct-writer.js';
 
 /** `.OUTFILE.PID.RANDOM.tmp`: hidden, and the PID tells a leftover from a live dump. */
 export function tempPathFor(outfile: string): string {
@@ -54,19 +54,15 @@ export function removeStaleTemporaries(outfile: string): string[] {
 export function fileSink(outfile: string): WritableStream<Uint8Array> {
   removeStaleTemporaries(outfile);
   const tmp = tempPathFor(outfile);
-  let fd: number;
+  let out: AppendWriter;
   try {
-    fd = openSync(tmp, 'wx', 0o644);
+    out = new AppendWriter(tmp, 0o644);
   } catch (err) {
     throw new FluxError(`${outfile}: cannot create: ${(err as Error).message}`, (err as NodeJS.ErrnoException).code ?? 'EIO');
   }
   liveTemporaries.add(tmp);
   const discard = () => {
-    try {
-      closeSync(fd);
-    } catch {
-      /* already closed */
-    }
+    out.close();
     try {
       unlinkSync(tmp);
     } catch {
@@ -75,13 +71,13 @@ export function fileSink(outfile: string): WritableStream<Uint8Array> {
     liveTemporaries.delete(tmp);
   };
   // Writes and the final fsync run on libuv's threads: the walk fills the next chunks
-  // meanwhile, and the event loop stays free for signals.
+  // meanwhile, and the event loop stays free for signals. Direct I/O where possible.
   return new WritableStream<Uint8Array>(
     {
       async write(chunk) {
         try {
-          await writeAllAsync(fd, chunk);
-          releaseChunk(chunk); // written: the packer may refill it
+          await out.write(chunk);
+          releaseChunk(chunk); // written (or staged): the packer may refill it
         } catch (err) {
           discard();
           throw new FluxError(`${outfile}: write error: ${(err as Error).message}`, (err as NodeJS.ErrnoException).code ?? 'EIO');
@@ -89,13 +85,15 @@ export function fileSink(outfile: string): WritableStream<Uint8Array> {
       },
       async close() {
         try {
-          await promisify(fsync)(fd);
-          closeSync(fd);
+          await out.finish();
+          out.close();
           renameSync(tmp, outfile);
           liveTemporaries.delete(tmp);
         } catch (err) {
           discard();
-          throw new FluxError(`${outfile}: ${(err as Error).message}`, (err as NodeJS.ErrnoException).code ?? 'EIO');
+          // The last staged bytes are written here: a failed write says so, as in write().
+          const what = (err as NodeJS.ErrnoException).syscall === 'write' ? 'write error: ' : '';
+          throw new FluxError(`${outfile}: ${what}${(err as Error).message}`, (err as NodeJS.ErrnoException).code ?? 'EIO');
         }
       },
       abort() {
@@ -108,12 +106,3 @@ export function fileSink(outfile: string): WritableStream<Uint8Array> {
 }
 
 const WRITE_AHEAD_CHUNKS = 8;
-const writeAsync = promisify(write);
-
-async function writeAllAsync(fd: number, chunk: Uint8Array): Promise<void> {
-  let done = 0;
-  while (done < chunk.length) {
-    const { bytesWritten } = await writeAsync(fd, chunk, done, chunk.length - done, null);
-    done += bytesWritten;
-  }
-}
