@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { formatBlobref, fromHex } from '../src/blobref.js';
 import { MissingBlobError } from '../src/errors.js';
 import { DigestTable } from '../src/store/digest-table.js';
+import { BlobArena } from '../src/store/blob-arena.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { ByteFifo } from '../src/walk/fifo.js';
 import { Walker } from '../src/walk/walk.js';
@@ -29,6 +30,46 @@ describe('DigestTable', () => {
     expect(rows.sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => (i + 1) * 1000));
     expect(t.rowidAt(t.first((777 * 2654435761) | 0))).toBe(777);
     expect(t.first(0x0badf00d)).toBe(-1);
+    expect(t.packed).toBe(false);
+  });
+
+  it('packed (rowids known to fit 24 bits): half the bytes, every row found, foreign prefixes only as candidates', () => {
+    const n = 200_000;
+    const prefixOf = (i: number) => (i % 1000 === 0 ? 0x12345678 : Math.imul(i, 2654435761) | 0);
+    const packed = new DigestTable(n);
+    const wide = new DigestTable();
+    for (let i = 1; i <= n; i++) {
+      packed.add(prefixOf(i), i);
+      wide.add(prefixOf(i), i);
+    }
+    expect(packed.packed).toBe(true);
+    expect(packed.byteLength).toBe(wide.byteLength / 2);
+    // Every row is among the candidates of its prefix.
+    let lost = 0;
+    let extra = 0;
+    for (let i = 1; i <= n; i++) {
+      const p = prefixOf(i);
+      let found = false;
+      for (let s = packed.first(p); s >= 0; s = packed.next(p, s)) {
+        const r = packed.rowidAt(s);
+        if (r === i) found = true;
+        else if (prefixOf(r) !== p) extra++;
+      }
+      if (!found) lost++;
+    }
+    expect(lost).toBe(0);
+    // 18-bit rowids leave 14 fingerprint bits: other prefixes are rare candidates.
+    expect(extra).toBeLessThan(n / 1000);
+    expect(packed.accepts(n + 1)).toBe(false);
+    expect(packed.accepts(0)).toBe(false);
+    expect(() => packed.add(1, n + 1)).toThrow(RangeError);
+  });
+
+  it('rowids over 24 bits keep the wide form', () => {
+    const t = new DigestTable(1 << 24);
+    expect(t.packed).toBe(false);
+    t.add(7, 1 << 24);
+    expect(t.rowidAt(t.first(7))).toBe(1 << 24);
   });
 });
 
@@ -119,6 +160,36 @@ describe('SqliteStore batched loads', () => {
     const got = store.loadDigestsSync(digests, refs.length);
     got.forEach((b, i) => expect(new TextDecoder().decode(b as Uint8Array)).toBe(`value ${i}`));
     expect(new TextDecoder().decode(store.loadSync(refs[123]!))).toBe('value 123');
+    // The load thread's form: colliding rows go through the general path into the arena.
+    const arena = new BlobArena(8);
+    const into = store.loadDigestsInto(digests, refs.length, arena);
+    refs.forEach((_, i) => expect(new TextDecoder().decode(arena.buf.subarray(into.start[i]!, into.end[i]!))).toBe(`value ${i}`));
+    await store.close();
+  });
+
+  it('loadDigestsInto lays out exactly what loadDigestsSync returns, growing a tiny arena', async () => {
+    const store = await SqliteStore.open(db);
+    const refs = allRefs(join(tmp.dir, 'small-copy2.sqlite'), db);
+    const absent = formatBlobref('sha1', new Uint8Array(20).fill(0xcd));
+    const asked = [...refs, absent, ...refs.slice().reverse()];
+    const digests = new Uint8Array(asked.length * 20);
+    asked.forEach((r, i) => digests.set(fromHex(r.slice(5)), i * 20));
+    const want = store.loadDigestsSync(digests, asked.length);
+    const arena = new BlobArena(16); // grows many times within the batch
+    arena.reserve(5); // and a reset must really start over
+    arena.reset();
+    const got = store.loadDigestsInto(digests, asked.length, arena);
+    expect(arena.buf.length).toBeGreaterThan(16);
+    asked.forEach((r, i) => {
+      if (r === absent) {
+        expect(got.errors[i]).toBeInstanceOf(MissingBlobError);
+        expect(got.errors[i]!.message).toContain(absent);
+      } else {
+        expect(got.errors[i]).toBeUndefined();
+        expect(arena.buf.subarray(got.start[i]!, got.end[i]!)).toEqual(want[i]);
+      }
+    });
+    expect(arena.used).toBe(got.end.reduce((a, b) => Math.max(a, b), 0));
     await store.close();
   });
 });

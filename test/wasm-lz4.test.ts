@@ -133,6 +133,17 @@ describe('WASM LZ4 block codec', () => {
     }
   });
 
+  it('decodeInto writes the same bytes at the offset asked, and nothing around them', () => {
+    for (const { name, data } of cases) {
+      const block = codec.encode(data);
+      const dst = new Uint8Array(data.length + 20).fill(0xee);
+      codec.decodeInto(block, data.length, dst, 7);
+      expect(same(dst.subarray(7, 7 + data.length), data), name).toBe(true);
+      expect(dst.subarray(0, 7).every((b) => b === 0xee) && dst.subarray(7 + data.length).every((b) => b === 0xee), name).toBe(true);
+    }
+    expect(() => codec.decodeInto(new Uint8Array([0x10, 1, 0, 0]), 10, new Uint8Array(10), 0)).toThrow('corrupt LZ4 block: match offset out of range');
+  });
+
   it('compresses repetitive data (zeros, JSON) well', () => {
     const zeros = cases.find((c) => c.name === 'zeros 1 MiB')!.data;
     expect(codec.encode(zeros).length).toBeLessThan(5000);
@@ -299,6 +310,9 @@ describe('WASM LZ4 block codec', () => {
     expect(lz4.decode).not.toBe(lz4DecodeBlockTS);
     const data = cases.find((c) => c.name === 'json 3')!.data;
     expect(lz4.decode(lz4.encode(data), data.length)).toEqual(data);
+    const into = new Uint8Array(data.length + 1);
+    lz4.decodeInto(lz4.encode(data), data.length, into, 1);
+    expect(into.subarray(1)).toEqual(data);
     expect(() => lz4.decode(new Uint8Array([0x10, 1, 0, 0]), 10)).toThrow('corrupt LZ4 block: match offset out of range');
     uninstallWasmLz4();
     expect(lz4.decode).toBe(lz4DecodeBlockTS);

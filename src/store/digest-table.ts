@@ -8,6 +8,14 @@
  * their first four bytes are already a good hash: the table keeps only that prefix and
  * the rowid (8 bytes per object, open addressing). A prefix can collide, so callers
  * confirm each candidate row's full digest and ask for the next candidate if it differs.
+ *
+ * Packed form (stores of fewer than 2^24 rows, i.e. up to ~12M keys): one u32 per slot
+ * holds the rowid in its low bits and the prefix's top bits above it as a fingerprint
+ * (8 bits or more), so the table is 4 bytes per slot instead of 8: 32 MiB instead of
+ * 64 at 5M keys, where it was the largest single allocation of a dump. The slot a prefix
+ * starts at comes from its low bits, so the fingerprint adds independent bits; a
+ * fingerprint match with another prefix (1 in 256 or rarer per probe) is just one more
+ * candidate for the caller's digest check.
  */
 import { u32 } from './sqlite-file/format.js';
 
@@ -16,24 +24,38 @@ const MIN_CAPACITY = 1 << 12;
 /**
  * Grow past this load factor. Lookups here nearly always succeed, and a successful
  * linear probe averages (1 + 1/(1-a))/2 slots: 5.5 at 0.9, still far cheaper than the
- * page read that follows. A high bound keeps a store of 7M objects at 64 MiB.
+ * page read that follows.
  */
 const MAX_LOAD = 0.9;
 /** Rowids are kept as u32; a store with larger ones keeps using the index b-tree. */
 export const MAX_ROWID = 0xffffffff;
+/** Packed slots need at least this many fingerprint bits beside the rowid. */
+const MIN_FINGERPRINT_BITS = 8;
 
 export class DigestTable {
-  #keys: Int32Array;
-  #rows: Uint32Array;
+  /** Wide form: the prefix of each slot (null when packed). */
+  #keys: Int32Array | null;
+  /** Wide: the rowid of each slot. Packed: fingerprint << rowBits | rowid. */
+  #slots: Uint32Array;
   #mask: number;
   #count = 0;
+  /** Packed form only: bits of a slot that hold the rowid, and the largest rowid. */
+  readonly #rowBits: number;
+  readonly #maxRowid: number;
 
-  /** `expected`: objects about to be added (sizes the table once instead of growing it). */
-  constructor(expected = 0) {
+  /**
+   * `maxRowid`: the largest rowid that will be added, when known (the table is then
+   * sized once, and packed if the rowids leave room for a fingerprint).
+   */
+  constructor(maxRowid = 0) {
     let cap = MIN_CAPACITY;
-    while (cap * MAX_LOAD < expected) cap *= 2;
-    this.#keys = new Int32Array(cap);
-    this.#rows = new Uint32Array(cap);
+    while (cap * MAX_LOAD < maxRowid) cap *= 2;
+    const rowBits = maxRowid > 0 ? 32 - Math.clz32(maxRowid) : 32;
+    const packed = 32 - rowBits >= MIN_FINGERPRINT_BITS;
+    this.#rowBits = packed ? rowBits : 32;
+    this.#maxRowid = packed ? maxRowid : MAX_ROWID;
+    this.#keys = packed ? null : new Int32Array(cap);
+    this.#slots = new Uint32Array(cap);
     this.#mask = cap - 1;
   }
 
@@ -43,7 +65,12 @@ export class DigestTable {
 
   /** Bytes held by the table (for memory accounting in benchmarks). */
   get byteLength(): number {
-    return this.#keys.byteLength + this.#rows.byteLength;
+    return (this.#keys?.byteLength ?? 0) + this.#slots.byteLength;
+  }
+
+  /** Whether slots are packed (fingerprint and rowid in one u32). */
+  get packed(): boolean {
+    return this.#keys === null;
   }
 
   /** The 4-byte prefix of digest[at..] the table is keyed by. */
@@ -51,52 +78,72 @@ export class DigestTable {
     return u32(digest, at) | 0;
   }
 
-  /** Adds one object; rowid must be 1..MAX_ROWID. */
+  /** Whether add() takes this rowid: in range, and room left in a packed table. */
+  accepts(rowid: number): boolean {
+    if (!(rowid >= 1 && rowid <= this.#maxRowid)) return false;
+    return this.#keys !== null || this.#count + 1 <= this.#slots.length * MAX_LOAD;
+  }
+
+  /** Adds one object; the caller checked accepts(rowid). */
   add(prefix: number, rowid: number): void {
-    if ((this.#count + 1) > this.#rows.length * MAX_LOAD) this.#grow();
+    if (!this.accepts(rowid)) throw new RangeError(`rowid ${rowid} does not fit this digest table`);
+    if (this.#count + 1 > this.#slots.length * MAX_LOAD) this.#grow();
     this.#insert(prefix, rowid);
     this.#count++;
   }
 
-  /** First slot holding `prefix`, or -1. Pass the slot to next() for further candidates. */
+  /** First slot that may hold `prefix`, or -1. Pass the slot to next() for further candidates. */
   first(prefix: number): number {
     return this.#scan(prefix, prefix & this.#mask);
   }
 
-  /** The candidate after `slot` with the same prefix, or -1. */
+  /** The candidate after `slot` for the same prefix, or -1. */
   next(prefix: number, slot: number): number {
     return this.#scan(prefix, (slot + 1) & this.#mask);
   }
 
   rowidAt(slot: number): number {
-    return this.#rows[slot]!;
+    const v = this.#slots[slot]!;
+    return this.#keys ? v : v & ((1 << this.#rowBits) - 1);
   }
 
   #scan(prefix: number, from: number): number {
-    const keys = this.#keys;
-    const rows = this.#rows;
+    const slots = this.#slots;
     const mask = this.#mask;
+    const keys = this.#keys;
+    if (keys) {
+      for (let i = from; ; i = (i + 1) & mask) {
+        if (slots[i] === EMPTY) return -1;
+        if (keys[i] === prefix) return i;
+      }
+    }
+    const shift = this.#rowBits;
+    const fp = prefix >>> shift;
     for (let i = from; ; i = (i + 1) & mask) {
-      if (rows[i] === EMPTY) return -1;
-      if (keys[i] === prefix) return i;
+      const v = slots[i]!;
+      if (v === EMPTY) return -1;
+      if (v >>> shift === fp) return i;
     }
   }
 
   #insert(prefix: number, rowid: number): void {
-    const rows = this.#rows;
+    const slots = this.#slots;
     const mask = this.#mask;
     let i = prefix & mask;
-    while (rows[i] !== EMPTY) i = (i + 1) & mask;
-    this.#keys[i] = prefix;
-    rows[i] = rowid;
+    while (slots[i] !== EMPTY) i = (i + 1) & mask;
+    if (this.#keys) {
+      this.#keys[i] = prefix;
+      slots[i] = rowid;
+    } else slots[i] = (((prefix >>> this.#rowBits) << this.#rowBits) | rowid) >>> 0;
   }
 
+  /** Wide form only: a packed table is sized for maxRowid entries and never fills. */
   #grow(): void {
-    const keys = this.#keys;
-    const rows = this.#rows;
+    const keys = this.#keys!;
+    const slots = this.#slots;
     this.#keys = new Int32Array(keys.length * 2);
-    this.#rows = new Uint32Array(rows.length * 2);
-    this.#mask = this.#rows.length - 1;
-    for (let i = 0; i < rows.length; i++) if (rows[i] !== EMPTY) this.#insert(keys[i]!, rows[i]!);
+    this.#slots = new Uint32Array(slots.length * 2);
+    this.#mask = this.#slots.length - 1;
+    for (let i = 0; i < slots.length; i++) if (slots[i] !== EMPTY) this.#insert(keys[i]!, slots[i]!);
   }
 }

@@ -26,7 +26,9 @@ export interface BatchRequest {
 export interface BatchReply {
   id: number;
   data: ArrayBuffer;
-  offsets: Uint32Array;
+  /** Blob i is data[start[i]..end[i]] (laid out in the order read, not asked). */
+  start: Uint32Array;
+  end: Uint32Array;
   errors: (WireError | null)[];
   fatal?: WireError;
 }
@@ -110,7 +112,7 @@ export class LoadThread {
     const out: (Uint8Array | Error)[] = new Array(m.errors.length);
     for (let i = 0; i < m.errors.length; i++) {
       const e = m.errors[i];
-      out[i] = e ? toError(e) : data.subarray(m.offsets[i]!, m.offsets[i + 1]!);
+      out[i] = e ? toError(e) : data.subarray(m.start[i]!, m.end[i]!);
     }
     p.resolve(out);
   }

@@ -18,6 +18,7 @@ import { lz4 } from './lz4.js';
 import { SqliteFile, type SqlValue } from './sqlite-file.js';
 import { readNumeric, recordFields } from './sqlite-file/format.js';
 import { DigestTable, MAX_ROWID } from './digest-table.js';
+import type { BlobArena } from './blob-arena.js';
 import type { ContentStore } from './source.js';
 
 const EMPTY = new Uint8Array(0);
@@ -51,6 +52,12 @@ export class SqliteStore implements ContentStore {
   readonly #types: Int32Array;
   readonly #offsets: Int32Array;
   #table: DigestTable | null | undefined;
+  /** The row #locate found last: its record's bytes, object column and declared size. */
+  #hitBuf: Uint8Array = EMPTY;
+  #hitOwned = false;
+  #hitStart = 0;
+  #hitLen = 0;
+  #hitSize = -1;
   #thread: { close(): Promise<void> } | undefined;
 
   private constructor(path: string, db: SqliteFile) {
@@ -125,44 +132,78 @@ export class SqliteStore implements ContentStore {
    * the order asked; a blob that cannot be loaded is its error.
    */
   loadDigestsSync(digests: Uint8Array, count: number): (Uint8Array | Error)[] {
+    const out = new Array<Uint8Array | Error>(count);
+    this.#loadSorted(digests, count, (i, err) => (out[i] = err), (i, ref, digest, rowid, table) => {
+      const blob = (rowid > 0 ? this.#readObject(ref, digest, rowid) : undefined) ?? (table ? this.#findInTable(table, ref, digest) : this.#findInIndex(ref, digest));
+      out[i] = blob ?? missing(ref());
+    });
+    return out;
+  }
+
+  /**
+   * loadDigestsSync for the load thread: blob i goes to arena bytes start[i]..end[i]
+   * (in the order read, not asked), so a batch allocates nothing per blob. errors[i] is
+   * set for blobs that could not be loaded.
+   */
+  loadDigestsInto(digests: Uint8Array, count: number, arena: BlobArena): { start: Uint32Array; end: Uint32Array; errors: (Error | undefined)[] } {
+    const start = new Uint32Array(count);
+    const end = new Uint32Array(count);
+    const errors = new Array<Error | undefined>(count);
+    this.#loadSorted(digests, count, (i, err) => (errors[i] = err), (i, ref, digest, rowid, table) => {
+      start[i] = arena.used;
+      if (rowid > 0 && this.#readObjectInto(ref, digest, rowid, arena) >= 0) {
+        end[i] = arena.used;
+        return;
+      }
+      // Not the first candidate (or no table): the general path, copied in.
+      const blob = table ? this.#findInTable(table, ref, digest) : this.#findInIndex(ref, digest);
+      if (!blob) return void (errors[i] = missing(ref()));
+      const at = arena.reserve(blob.length); // first: it may replace arena.buf
+      arena.buf.set(blob, at);
+      end[i] = arena.used;
+    });
+    return { start, end, errors };
+  }
+
+  /**
+   * The core of both batch loads: each digest's row in rowid order (`rowid` 0 when the
+   * store has no digest table), `found` to read it; an error goes to `failed`.
+   */
+  #loadSorted(
+    digests: Uint8Array,
+    count: number,
+    failed: (i: number, err: Error) => void,
+    found: (i: number, ref: () => string, digest: Uint8Array, rowid: number, table: DigestTable | null) => void,
+  ): void {
     const table = this.#digests();
     const size = DIGEST_SIZE[this.hashType];
-    const digestAt = (i: number) => digests.subarray(i * size, (i + 1) * size);
-    const out = new Array<Uint8Array | Error>(count);
+    const hash = this.hashType;
+    const visit = (i: number, rowid: number) => {
+      const digest = digests.subarray(i * size, (i + 1) * size);
+      const ref = () => formatBlobref(hash, digest);
+      try {
+        found(i, ref, digest, rowid, table);
+      } catch (err) {
+        failed(i, err as Error);
+      }
+    };
     if (!table || count > MAX_BATCH) {
-      for (let i = 0; i < count; i++) out[i] = this.#tryLoad(formatBlobref(this.hashType, digestAt(i)));
-      return out;
+      for (let i = 0; i < count; i++) visit(i, 0);
+      return;
     }
     // rowid * MAX_BATCH + index sorts by rowid and stays exact below 2^53.
     const order = new Float64Array(count);
     let m = 0;
     for (let i = 0; i < count; i++) {
       const slot = table.first(DigestTable.prefix(digests, i * size));
-      if (slot < 0) out[i] = missing(formatBlobref(this.hashType, digestAt(i)));
+      if (slot < 0) failed(i, missing(formatBlobref(hash, digests.subarray(i * size, (i + 1) * size))));
       else order[m++] = table.rowidAt(slot) * MAX_BATCH + i;
     }
     const sorted = order.subarray(0, m).sort();
     for (let k = 0; k < m; k++) {
       const key = sorted[k]!;
       const i = key % MAX_BATCH;
-      const digest = digestAt(i);
-      const ref = () => formatBlobref(this.hashType, digest);
-      try {
-        // The first candidate row usually is the blob; a prefix collision tries the rest.
-        const blob = this.#readObject(ref, digest, (key - i) / MAX_BATCH) ?? this.#findInTable(table, ref, digest);
-        out[i] = blob ?? missing(ref());
-      } catch (err) {
-        out[i] = err as Error;
-      }
-    }
-    return out;
-  }
-
-  #tryLoad(blobref: string): Uint8Array | Error {
-    try {
-      return this.loadSync(blobref);
-    } catch (err) {
-      return err as Error;
+      visit(i, (key - i) / MAX_BATCH);
     }
   }
 
@@ -186,7 +227,7 @@ export class SqliteStore implements ContentStore {
       if (types[0] !== 13 + 2 * size) return;
       const st = types[1]!;
       const rowid = st >= 1 && st <= 9 && st !== 7 ? readNumeric(buf, offsets[1]!, st) : -1;
-      if (typeof rowid !== 'number' || rowid < 1 || rowid > MAX_ROWID) {
+      if (typeof rowid !== 'number' || !table.accepts(rowid)) {
         usable = false;
         return;
       }
@@ -213,33 +254,69 @@ export class SqliteStore implements ContentStore {
   }
 
   /**
-   * The blob in row `rowid` if that row's hash is `digest` (else undefined), decoded
-   * straight from the record: no column but the object is ever copied.
+   * Finds the object column of row `rowid` if that row's hash is `digest`: true, and
+   * #hit* describe it (fields, not an object, so a batch allocates nothing per blob).
    */
-  #readObject(blobref: () => string, digest: Uint8Array, rowid: number): Uint8Array | undefined {
+  #locate(blobref: () => string, digest: Uint8Array, rowid: number): boolean {
     const cell = this.#db.rowRecord('objects', rowid);
-    if (cell === undefined) return undefined;
+    if (cell === undefined) return false;
     const { buf } = cell;
     const types = this.#types;
     const offsets = this.#offsets;
     const n = recordFields(buf, cell.off, cell.len, types, offsets);
     const [h, z, o] = this.#pos;
-    if (h >= n || types[h] !== 13 + 2 * digest.length) return undefined;
+    if (h >= n || types[h] !== 13 + 2 * digest.length) return false;
     const at = offsets[h]!;
-    for (let i = 0; i < digest.length; i++) if (buf[at + i] !== digest[i]) return undefined;
+    for (let i = 0; i < digest.length; i++) if (buf[at + i] !== digest[i]) return false;
     const st = o < n ? types[o]! : 0;
-    if (st === 0) return EMPTY;
+    this.#hitBuf = buf;
+    this.#hitOwned = cell.owned;
+    if (st === 0) {
+      this.#hitStart = this.#hitLen = 0;
+      this.#hitSize = -1;
+      return true;
+    }
     if (st < 12) throw new FluxError(`${this.location}: ${blobref()}: object column is not a blob`, 'EPROTO');
-    const start = offsets[o]!;
-    const object = buf.subarray(start, start + ((st - 12) >>> 1));
+    this.#hitStart = offsets[o]!;
+    this.#hitLen = (st - 12) >>> 1;
     const size = z < n && types[z]! >= 1 && types[z]! <= 9 ? Number(readNumeric(buf, offsets[z]!, types[z]!)) : -1;
-    if (size === -1) return cell.owned ? object : object.slice();
-    if (!Number.isInteger(size) || size < 0) throw new FluxError(`${this.location}: ${blobref()}: invalid size ${size}`, 'EPROTO');
+    if (size !== -1 && (!Number.isInteger(size) || size < 0)) throw new FluxError(`${this.location}: ${blobref()}: invalid size ${size}`, 'EPROTO');
+    this.#hitSize = size;
+    return true;
+  }
+
+  /**
+   * The blob in row `rowid` if that row's hash is `digest` (else undefined), decoded
+   * straight from the record: no column but the object is ever copied.
+   */
+  #readObject(blobref: () => string, digest: Uint8Array, rowid: number): Uint8Array | undefined {
+    if (!this.#locate(blobref, digest, rowid)) return undefined;
+    if (this.#hitLen === 0 && this.#hitSize === -1) return EMPTY;
+    const object = this.#hitBuf.subarray(this.#hitStart, this.#hitStart + this.#hitLen);
+    if (this.#hitSize === -1) return this.#hitOwned ? object : object.slice();
     try {
-      return lz4.decode(object, size);
+      return lz4.decode(object, this.#hitSize);
     } catch (err) {
       throw new FluxError(`${this.location}: ${blobref()}: ${(err as Error).message}`, 'EPROTO');
     }
+  }
+
+  /** As #readObject, but the blob is written at the end of `arena`; its length, or -1. */
+  #readObjectInto(blobref: () => string, digest: Uint8Array, rowid: number, arena: BlobArena): number {
+    if (!this.#locate(blobref, digest, rowid)) return -1;
+    const object = this.#hitBuf.subarray(this.#hitStart, this.#hitStart + this.#hitLen);
+    if (this.#hitSize === -1) {
+      const at = arena.reserve(object.length); // first: it may replace arena.buf
+      arena.buf.set(object, at);
+      return object.length;
+    }
+    try {
+      const at = arena.reserve(this.#hitSize); // first: it may replace arena.buf
+      lz4.decodeInto(object, this.#hitSize, arena.buf, at);
+    } catch (err) {
+      throw new FluxError(`${this.location}: ${blobref()}: ${(err as Error).message}`, 'EPROTO');
+    }
+    return this.#hitSize;
   }
 
   async load(blobref: string): Promise<Uint8Array> {
