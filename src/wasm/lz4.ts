@@ -41,6 +41,12 @@ function malformed(why: string): never {
   throw new FluxError(`corrupt LZ4 block: ${why}`, 'EPROTO');
 }
 
+/** A declared size the block cannot have is refused before anything is allocated. */
+function checkDeclared(src: Uint8Array, size: number): void {
+  if (!Number.isSafeInteger(size) || size < 0) malformed(`invalid declared size ${size}`);
+  if (size > maxDecodedSize(src.length)) malformed(`declared size ${size} is impossible for a ${src.length}-byte block`);
+}
+
 export class WasmLz4 {
   readonly #x: Lz4Exports;
   readonly #base: number;
@@ -76,15 +82,28 @@ export class WasmLz4 {
 
   /** Decodes a block that must expand to exactly `size` bytes; FluxError if it does not. */
   decode(src: Uint8Array, size: number): Uint8Array {
-    if (!Number.isSafeInteger(size) || size < 0) malformed(`invalid declared size ${size}`);
-    if (size > maxDecodedSize(src.length)) malformed(`declared size ${size} is impossible for a ${src.length}-byte block`);
+    checkDeclared(src, size);
     if (src.length + size > WASM_LZ4_MAX_BYTES) return lz4DecodeBlockTS(src, size);
+    const at = this.#decodeInWasm(src, size);
+    return this.#u8.slice(at, at + size);
+  }
+
+  /** As decode(), written into dst[to..to+size] instead of a new array. */
+  decodeInto(src: Uint8Array, size: number, dst: Uint8Array, to: number): void {
+    checkDeclared(src, size);
+    if (src.length + size > WASM_LZ4_MAX_BYTES) return void dst.set(lz4DecodeBlockTS(src, size), to);
+    const at = this.#decodeInWasm(src, size);
+    dst.set(this.#u8.subarray(at, at + size), to);
+  }
+
+  /** Decodes into WASM memory; returns where the `size` bytes are. */
+  #decodeInWasm(src: Uint8Array, size: number): number {
     const dst = this.#reserve(src.length, size);
     this.#u8.set(src, this.#base);
     const r = this.#x.decode(this.#base, src.length, dst, size);
     if (r < 0) malformed(DECODE_ERRORS[r] ?? `error ${r}`);
     if (r !== size) malformed(`decoded ${r} bytes, expected ${size}`);
-    return this.#u8.slice(dst, dst + size);
+    return dst;
   }
 
   /** Encodes one block (any LZ4 block decoder, liblz4 included, accepts it). */
@@ -106,6 +125,7 @@ export async function installWasmLz4(): Promise<WasmLz4> {
   installed ??= await WasmLz4.load();
   const codec = installed;
   lz4.decode = (src, size) => codec.decode(src, size);
+  lz4.decodeInto = (src, size, dst, at) => codec.decodeInto(src, size, dst, at);
   lz4.encode = (src) => codec.encode(src);
   return codec;
 }
@@ -113,5 +133,6 @@ export async function installWasmLz4(): Promise<WasmLz4> {
 /** Puts the pure-TS reference codec back (tests, benchmarks). */
 export function uninstallWasmLz4(): void {
   lz4.decode = lz4DecodeBlockTS;
+  lz4.decodeInto = (src, size, dst, at) => void dst.set(lz4DecodeBlockTS(src, size), at);
   lz4.encode = lz4EncodeBlockTS;
 }
