@@ -1,4 +1,4 @@
-#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-semi-space-size=8
+#!/usr/bin/env -S MALLOC_ARENA_MAX=2 UV_THREADPOOL_SIZE=6 node --max-semi-space-size=8
 /**
  * flux-dump [OPTIONS] OUTFILE: archive a Flux KVS snapshot. A thin layer over dump():
  * options are parsed and normalised here once; the pipeline does the work.
@@ -8,6 +8,8 @@
  * off the peak RSS of a large dump. MALLOC_ARENA_MAX=2 keeps glibc from giving each
  * thread (walk, load thread, compression workers, libuv) its own malloc arena: ~20 MiB
  * less at the peak of a 1M-key .tar.gz dump, no measurable speed (BENCHMARKS.md, "Scale").
+ * UV_THREADPOOL_SIZE=6: gzip members compress on libuv's pool (4 at once, see
+ * compress/chunked.ts) beside the archive's file writes, which must not queue behind them.
  */
 import { FluxError } from '../errors.js';
 import { outputKind } from '../registry.js';

@@ -15,7 +15,7 @@
  * queue order, never completion order: the bytes are the same for any thread count.
  */
 import type { FilterOptions } from './filter.js';
-import { getCompressor, type Codec, type GzipEngine } from './codecs.js';
+import { getCompressor, type AsyncChunkCompressor, type Codec, type GzipEngine } from './codecs.js';
 import { compressOnPool, defaultThreads, prewarm, TASKS_PER_WORKER } from './pool.js';
 import { releaseChunk } from '../util/chunk-recycler.js';
 import { tracked, type Tracked } from '../util/promise.js';
@@ -30,6 +30,11 @@ export interface ChunkedCodec {
    */
   inlineBelow: number;
   gzipEngine?: GzipEngine;
+  /**
+   * Where this runtime can compress the codec off-thread without a worker (gzip: node:zlib
+   * on libuv's pool), its loader: used instead of the worker pool when it yields one.
+   */
+  offThread?: () => Promise<AsyncChunkCompressor | null>;
 }
 
 export interface ChunkedFilterOptions extends FilterOptions {
@@ -73,8 +78,26 @@ export function chunkedFilter(spec: ChunkedCodec, opts: ChunkedFilterOptions = {
   let chunkIndex = 0;
   let fill: Uint8Array | null = null;
   let filled = 0;
-  let warmed = false;
-  if (opts.prewarm && chunkSize >= inlineBelow) {
+  // The off-thread compressor, if any: then the worker pool is never started.
+  // A gzip engine asked for by name (fflate) is honoured: that one runs on the pool.
+  const offThread = spec.offThread && spec.gzipEngine === undefined ? spec.offThread() : null;
+  let warmed = offThread !== null;
+  // Like the pool's queue, `window` chunks are handed over at once, so no thread waits for
+  // this (busy) thread to start its next chunk; libuv's pool is sized for that plus the
+  // file writes (UV_THREADPOOL_SIZE in flux-dump's shebang).
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  const offThreadCompress = async (compress: AsyncChunkCompressor, input: Uint8Array): Promise<Uint8Array> => {
+    while (running >= window) await new Promise<void>((r) => waiting.push(r));
+    running++;
+    try {
+      return await compress(input);
+    } finally {
+      running--;
+      waiting.shift()?.();
+    }
+  };
+  if (opts.prewarm && !warmed && chunkSize >= inlineBelow) {
     warmed = true;
     prewarm(spec.codec, threads, spec.gzipEngine);
   }
@@ -87,6 +110,8 @@ export function chunkedFilter(spec: ChunkedCodec, opts: ChunkedFilterOptions = {
         const compress = await getCompressor(spec.codec, spec.gzipEngine);
         return compress(buf.subarray(0, length));
       }
+      const off = await offThread;
+      if (off) return await offThreadCompress(off, buf.subarray(0, length));
       // The buffer holds this chunk alone: shared with (or transferred to) the worker.
       return await compressOnPool(spec.codec, buf.buffer, length, threads, spec.gzipEngine);
     } finally {

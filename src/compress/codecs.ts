@@ -51,6 +51,38 @@ async function loadNodeGzip(): Promise<ChunkCompressor | null> {
   };
 }
 
+/** An upper bound of a gzip member's size (zlib's deflateBound plus header and trailer). */
+function gzipBound(n: number): number {
+  return Math.max(64 * 1024, n + (n >>> 12) + (n >>> 14) + (n >>> 25) + 64);
+}
+
+/** A compressor that runs off the calling thread and settles with the result. */
+export type AsyncChunkCompressor = (input: Uint8Array) => Promise<Uint8Array>;
+
+/**
+ * gzip on libuv's thread pool (node:zlib's async API): native zlib, no worker isolate
+ * per core and no message per chunk. Null where node:zlib is absent.
+ */
+export async function loadNodeGzipAsync(): Promise<AsyncChunkCompressor | null> {
+  let zlib: typeof import('node:zlib');
+  try {
+    zlib = await import('node:zlib');
+  } catch {
+    return null;
+  }
+  if (typeof zlib.gzip !== 'function') return null;
+  return (input) =>
+    new Promise((resolve, reject) => {
+      // One output buffer big enough for the whole member: with the default 16 KiB, zlib
+      // comes back to this thread for every 16 KiB of output, and a busy walk then keeps
+      // the compressing thread waiting (measured: ~15% slower than the worker pool).
+      zlib.gzip(input, { level: GZIP_LEVEL, chunkSize: gzipBound(input.length) }, (err, out) => {
+        if (err) reject(err);
+        else resolve(pinGzipHeader(new Uint8Array(out.buffer, out.byteOffset, out.byteLength)));
+      });
+    });
+}
+
 /** gzip with fflate (pure JS): the fallback for runtimes without node:zlib. */
 async function loadFflateGzip(): Promise<ChunkCompressor> {
   const { gzipSync } = await import('fflate');
