@@ -82,21 +82,10 @@ export function chunkedFilter(spec: ChunkedCodec, opts: ChunkedFilterOptions = {
   // A gzip engine asked for by name (fflate) is honoured: that one runs on the pool.
   const offThread = spec.offThread && spec.gzipEngine === undefined ? spec.offThread() : null;
   let warmed = offThread !== null;
-  // Like the pool's queue, `window` chunks are handed over at once, so no thread waits for
-  // this (busy) thread to start its next chunk; libuv's pool is sized for that plus the
-  // file writes (UV_THREADPOOL_SIZE in flux-dump's shebang).
-  let running = 0;
-  const waiting: (() => void)[] = [];
-  const offThreadCompress = async (compress: AsyncChunkCompressor, input: Uint8Array): Promise<Uint8Array> => {
-    while (running >= window) await new Promise<void>((r) => waiting.push(r));
-    running++;
-    try {
-      return await compress(input);
-    } finally {
-      running--;
-      waiting.shift()?.();
-    }
-  };
+  // At most `window` chunks are ever queued (drain() below), and all of them are handed
+  // over at once, as to the pool: no libuv thread waits for this busy thread to start its
+  // next chunk. libuv's pool is sized for that plus the file writes (UV_THREADPOOL_SIZE in
+  // flux-dump's shebang).
   if (opts.prewarm && !warmed && chunkSize >= inlineBelow) {
     warmed = true;
     prewarm(spec.codec, threads, spec.gzipEngine);
@@ -111,7 +100,7 @@ export function chunkedFilter(spec: ChunkedCodec, opts: ChunkedFilterOptions = {
         return compress(buf.subarray(0, length));
       }
       const off = await offThread;
-      if (off) return await offThreadCompress(off, buf.subarray(0, length));
+      if (off) return await off(buf.subarray(0, length));
       // The buffer holds this chunk alone: shared with (or transferred to) the worker.
       return await compressOnPool(spec.codec, buf.buffer, length, threads, spec.gzipEngine);
     } finally {
