@@ -82,10 +82,6 @@ export function chunkedFilter(spec: ChunkedCodec, opts: ChunkedFilterOptions = {
   // A gzip engine asked for by name (fflate) is honoured: that one runs on the pool.
   const offThread = spec.offThread && spec.gzipEngine === undefined ? spec.offThread() : null;
   let warmed = offThread !== null;
-  // At most `window` chunks are ever queued (drain() below), and all of them are handed
-  // over at once, as to the pool: no libuv thread waits for this busy thread to start its
-  // next chunk. libuv's pool is sized for that plus the file writes (UV_THREADPOOL_SIZE in
-  // flux-dump's shebang).
   if (opts.prewarm && !warmed && chunkSize >= inlineBelow) {
     warmed = true;
     prewarm(spec.codec, threads, spec.gzipEngine);
@@ -99,6 +95,9 @@ export function chunkedFilter(spec: ChunkedCodec, opts: ChunkedFilterOptions = {
         const compress = await getCompressor(spec.codec, spec.gzipEngine);
         return compress(buf.subarray(0, length));
       }
+      // Off-thread, as on the pool, all `window` queued chunks run at once, so no libuv
+      // thread waits for this busy thread to start its next one (libuv's pool is sized for
+      // that plus the file writes: UV_THREADPOOL_SIZE in flux-dump's shebang).
       const off = await offThread;
       if (off) return await off(buf.subarray(0, length));
       // The buffer holds this chunk alone: shared with (or transferred to) the worker.

@@ -24,6 +24,12 @@ export class BlobArena {
     return at;
   }
 
+  /** Appends a copy of `bytes`. */
+  append(bytes: Uint8Array): void {
+    const at = this.reserve(bytes.length); // first: it may replace this.buf
+    this.buf.set(bytes, at);
+  }
+
   /** Empty again, keeping the buffer (a batch's worth stays allocated between batches). */
   reset(): void {
     this.used = 0;

@@ -84,12 +84,18 @@ export class DigestTable {
     return this.#keys !== null || this.#count + 1 <= this.#slots.length * MAX_LOAD;
   }
 
-  /** Adds one object; the caller checked accepts(rowid). */
-  add(prefix: number, rowid: number): void {
-    if (!this.accepts(rowid)) throw new RangeError(`rowid ${rowid} does not fit this digest table`);
+  /** Adds one object if accepts(rowid); returns whether it did. */
+  tryAdd(prefix: number, rowid: number): boolean {
+    if (!this.accepts(rowid)) return false;
     if (this.#count + 1 > this.#slots.length * MAX_LOAD) this.#grow();
     this.#insert(prefix, rowid);
     this.#count++;
+    return true;
+  }
+
+  /** Adds one object; RangeError if the table cannot take its rowid. */
+  add(prefix: number, rowid: number): void {
+    if (!this.tryAdd(prefix, rowid)) throw new RangeError(`rowid ${rowid} does not fit this digest table`);
   }
 
   /** First slot that may hold `prefix`, or -1. Pass the slot to next() for further candidates. */

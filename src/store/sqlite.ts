@@ -121,7 +121,7 @@ export class SqliteStore implements ContentStore {
     }
     const table = this.#digests();
     const ref = () => blobref;
-    const blob = table ? this.#findInTable(table, ref, digest) : this.#findInIndex(ref, digest);
+    const blob = this.#find(table, ref, digest);
     if (blob === undefined) throw new MissingBlobError(`${blobref}: No such file or directory`);
     return blob;
   }
@@ -134,7 +134,7 @@ export class SqliteStore implements ContentStore {
   loadDigestsSync(digests: Uint8Array, count: number): (Uint8Array | Error)[] {
     const out = new Array<Uint8Array | Error>(count);
     this.#loadSorted(digests, count, (i, err) => (out[i] = err), (i, ref, digest, rowid, table) => {
-      const blob = (rowid > 0 ? this.#readObject(ref, digest, rowid) : undefined) ?? (table ? this.#findInTable(table, ref, digest) : this.#findInIndex(ref, digest));
+      const blob = (rowid > 0 ? this.#readObject(ref, digest, rowid) : undefined) ?? this.#find(table, ref, digest);
       out[i] = blob ?? missing(ref());
     });
     return out;
@@ -142,7 +142,7 @@ export class SqliteStore implements ContentStore {
 
   /**
    * loadDigestsSync for the load thread: blob i goes to arena bytes start[i]..end[i]
-   * (in the order read, not asked), so a batch allocates nothing per blob. errors[i] is
+   * (in the order read, not asked), so no blob gets a buffer of its own. errors[i] is
    * set for blobs that could not be loaded.
    */
   loadDigestsInto(digests: Uint8Array, count: number, arena: BlobArena): { start: Uint32Array; end: Uint32Array; errors: (Error | undefined)[] } {
@@ -156,10 +156,9 @@ export class SqliteStore implements ContentStore {
         return;
       }
       // Not the first candidate (or no table): the general path, copied in.
-      const blob = table ? this.#findInTable(table, ref, digest) : this.#findInIndex(ref, digest);
+      const blob = this.#find(table, ref, digest);
       if (!blob) return void (errors[i] = missing(ref()));
-      const at = arena.reserve(blob.length); // first: it may replace arena.buf
-      arena.buf.set(blob, at);
+      arena.append(blob);
       end[i] = arena.used;
     });
     return { start, end, errors };
@@ -227,13 +226,14 @@ export class SqliteStore implements ContentStore {
       if (types[0] !== 13 + 2 * size) return;
       const st = types[1]!;
       const rowid = st >= 1 && st <= 9 && st !== 7 ? readNumeric(buf, offsets[1]!, st) : -1;
-      if (typeof rowid !== 'number' || !table.accepts(rowid)) {
-        usable = false;
-        return;
-      }
-      table.add(DigestTable.prefix(buf, offsets[0]!), rowid);
+      if (typeof rowid !== 'number' || !table.tryAdd(DigestTable.prefix(buf, offsets[0]!), rowid)) usable = false;
     });
     return usable ? table : null;
+  }
+
+  /** The blob whose digest is `digest`: through the digest table, else the index b-tree. */
+  #find(table: DigestTable | null, blobref: () => string, digest: Uint8Array): Uint8Array | undefined {
+    return table ? this.#findInTable(table, blobref, digest) : this.#findInIndex(blobref, digest);
   }
 
   /** The blob whose digest is `digest`, trying each row the table has for its prefix. */
@@ -255,7 +255,7 @@ export class SqliteStore implements ContentStore {
 
   /**
    * Finds the object column of row `rowid` if that row's hash is `digest`: true, and
-   * #hit* describe it (fields, not an object, so a batch allocates nothing per blob).
+   * #hit* describe it (fields, not a result object per blob).
    */
   #locate(blobref: () => string, digest: Uint8Array, rowid: number): boolean {
     const cell = this.#db.rowRecord('objects', rowid);
@@ -306,8 +306,7 @@ export class SqliteStore implements ContentStore {
     if (!this.#locate(blobref, digest, rowid)) return -1;
     const object = this.#hitBuf.subarray(this.#hitStart, this.#hitStart + this.#hitLen);
     if (this.#hitSize === -1) {
-      const at = arena.reserve(object.length); // first: it may replace arena.buf
-      arena.buf.set(object, at);
+      arena.append(object);
       return object.length;
     }
     try {
