@@ -11,23 +11,36 @@
  *
  * O_DIRECT wants the buffer address, the file offset and the length aligned to the
  * device's block size. Archive chunks come in any length and from any allocation, so
- * bytes are copied into two staging buffers carved out of a WebAssembly.Memory (its
- * base is page-aligned, unlike a Buffer's): one is filled while the other is written.
+ * bytes are copied into staging buffers carved out of a WebAssembly.Memory (its base
+ * is page-aligned, unlike a Buffer's): one is filled while the others are written.
  * Whole blocks go out directly; the last partial block goes through an ordinary
  * descriptor at its offset. A filesystem that refuses O_DIRECT at open (tmpfs) or on a
  * write (EINVAL) gets ordinary writes from then on, with the same bytes.
  */
-import { closeSync, constants, fsync, openSync, write } from 'node:fs';
+import { closeSync, constants, fdatasync, fsync, openSync, write } from 'node:fs';
 import { promisify } from 'node:util';
 
 /** Covers the logical block size of every common device (512 or 4096 bytes). */
 const ALIGN = 4096;
-/** Bytes per staging buffer, and per direct write (two of them: 2 MiB in all). */
+/** Bytes per staging buffer, and per direct write. */
 const STAGE_BYTES = 1 << 20;
+/**
+ * Staging buffers: one is filled while the others are written, so up to three writes
+ * are in flight. With one (two stages), the walk waited for the disk a write latency per
+ * MiB, about 0.6 s of a 100,000-job dump here.
+ */
+const STAGES = 4;
 const WASM_PAGE = 65536;
+/**
+ * Direct writes between background syncs. The final fsync after 878 MB of direct writes
+ * took 0.42 s here (the journal, and the virtual disk flushing its own cache); syncing
+ * every 64 MiB on a libuv thread while the walk goes on leaves it almost nothing to do.
+ */
+const SYNC_EVERY = 64 << 20;
 
 const writeAsync = promisify(write);
 const fsyncAsync = promisify(fsync);
+const fdatasyncAsync = promisify(fdatasync);
 
 /** `FLUXDUMP_DIRECT_IO=0` turns direct writes off (ordinary buffered writes). */
 export function directIoWanted(env: NodeJS.ProcessEnv = process.env): boolean {
@@ -45,29 +58,45 @@ async function writeAllAt(fd: number, bytes: Uint8Array, position: number): Prom
 export class AppendWriter {
   /** The ordinary descriptor: created the file, writes tails (and everything without O_DIRECT). */
   readonly fd: number;
+  /** The O_DIRECT descriptor while direct writes go on (null: none, or fallen back). */
   #direct: number | null;
+  /** Kept open after a fallback until close(): writes still in flight use it. */
+  readonly #directFd: number | null;
   readonly #stages: Uint8Array[] = [];
+  /** Each stage's write in flight, if any: the stage is not refilled before it ends. */
+  readonly #inflight: (Promise<void> | null)[] = [];
   #stage = 0;
   #filled = 0;
   /** Bytes handed to write calls so far (the next write's offset). */
   #offset = 0;
-  /** The one write in flight, if any (its stage is not refilled before it ends). */
-  #inflight: Promise<void> | null = null;
   #usedDirect: boolean;
   #closed = false;
+  /** The background sync in flight (at most one), and the offset the next one is due at. */
+  #syncing: Promise<void> | null = null;
+  readonly #syncEvery: number;
+  #syncDue: number;
+  /** Background syncs started (tests). */
+  syncs = 0;
 
   /**
    * Creates `path` exclusively with `mode`; direct writes when `direct` and the filesystem
    * allow. `stageOffset` (tests only) shifts the staging buffers off alignment, so the
-   * kernel refuses the direct writes and the fallback runs for real.
+   * kernel refuses the direct writes and the fallback runs for real. `syncEvery` (tests
+   * only) sets the bytes between background syncs.
    */
-  constructor(path: string, mode: number, opts: { direct?: boolean; stageOffset?: number } = {}) {
+  constructor(path: string, mode: number, opts: { direct?: boolean; stageOffset?: number; syncEvery?: number } = {}) {
     this.fd = openSync(path, 'wx', mode);
+    this.#syncEvery = opts.syncEvery ?? SYNC_EVERY;
+    this.#syncDue = this.#syncEvery;
     this.#direct = (opts.direct ?? directIoWanted()) ? openDirect(path) : null;
+    this.#directFd = this.#direct;
     if (this.#direct !== null) {
       const at = opts.stageOffset ?? 0;
-      const memory = new WebAssembly.Memory({ initial: Math.ceil((2 * STAGE_BYTES + at) / WASM_PAGE) });
-      for (let i = 0; i < 2; i++) this.#stages.push(new Uint8Array(memory.buffer, at + i * STAGE_BYTES, STAGE_BYTES));
+      const memory = new WebAssembly.Memory({ initial: Math.ceil((STAGES * STAGE_BYTES + at) / WASM_PAGE) });
+      for (let i = 0; i < STAGES; i++) {
+        this.#stages.push(new Uint8Array(memory.buffer, at + i * STAGE_BYTES, STAGE_BYTES));
+        this.#inflight.push(null);
+      }
     }
     this.#usedDirect = this.#direct !== null;
   }
@@ -86,27 +115,28 @@ export class AppendWriter {
         await this.#plain(off === 0 ? bytes : bytes.subarray(off));
         return;
       }
+      if (this.#filled === 0) await this.#settle(this.#stage);
       const stage = this.#stages[this.#stage]!;
       const n = Math.min(STAGE_BYTES - this.#filled, bytes.length - off);
       stage.set(off === 0 && n === bytes.length ? bytes : bytes.subarray(off, off + n), this.#filled);
       this.#filled += n;
       off += n;
-      if (this.#filled === STAGE_BYTES) await this.#writeStage(STAGE_BYTES);
+      if (this.#filled === STAGE_BYTES) this.#writeStage(STAGE_BYTES);
     }
   }
 
   /** Writes what is staged and syncs the file to the disk. */
   async finish(): Promise<void> {
-    await this.#settle();
     if (this.#direct === null) await this.#flushPlain();
     else if (this.#filled > 0) {
       const whole = this.#filled - (this.#filled % ALIGN);
       const tail = this.#stages[this.#stage]!.slice(whole, this.#filled);
-      if (whole > 0) await this.#writeStage(whole);
+      if (whole > 0) this.#writeStage(whole);
       else this.#filled = 0;
       if (tail.length > 0) await this.#plain(tail);
     }
-    await this.#settle();
+    await this.#settleAll();
+    await this.#syncing;
     await fsyncAsync(this.fd);
   }
 
@@ -114,7 +144,7 @@ export class AppendWriter {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const fd of [this.#direct, this.fd]) {
+    for (const fd of [this.#directFd, this.fd]) {
       if (fd === null) continue;
       try {
         closeSync(fd);
@@ -124,55 +154,69 @@ export class AppendWriter {
     }
   }
 
-  /** Starts writing the first `length` staged bytes and switches to the other stage. */
-  async #writeStage(length: number): Promise<void> {
-    await this.#settle();
-    if (this.#direct === null) return this.#flushPlain();
+  /** Starts writing the first `length` bytes of the current stage and moves to the next. */
+  #writeStage(length: number): void {
     const bytes = this.#stages[this.#stage]!.subarray(0, length);
     const at = this.#offset;
     this.#offset += length;
-    this.#stage ^= 1;
-    this.#filled = 0;
     const w = this.#directWrite(bytes, at);
-    w.catch(() => {}); // awaited by the next settle; never unhandled if the sink is aborted first
-    this.#inflight = w;
+    w.catch(() => {}); // awaited when the stage comes round again; never unhandled if aborted first
+    this.#inflight[this.#stage] = w;
+    this.#stage = (this.#stage + 1) % STAGES;
+    this.#filled = 0;
+    if (this.#offset >= this.#syncDue && this.#syncing === null) this.#backgroundSync();
   }
 
   async #directWrite(bytes: Uint8Array, at: number): Promise<void> {
+    const fd = this.#direct;
     try {
-      await writeAllAt(this.#direct!, bytes, at);
+      if (fd === null) throw Object.assign(new Error('direct writes stopped'), { code: 'EINVAL' });
+      await writeAllAt(fd, bytes, at);
     } catch (err) {
       // Open succeeded but this filesystem (or device) will not take our alignment.
-      if ((err as NodeJS.ErrnoException).code !== 'EINVAL' || this.#direct === null || this.#closed) throw err;
-      closeSync(this.#direct);
+      if ((err as NodeJS.ErrnoException).code !== 'EINVAL' || this.#closed) throw err;
       this.#direct = null;
       this.#usedDirect = false;
       await writeAllAt(this.fd, bytes, at);
     }
   }
 
+  /** Starts an fdatasync of what is written so far; its error, if any, fails finish(). */
+  #backgroundSync(): void {
+    this.#syncDue = this.#offset + this.#syncEvery;
+    this.syncs++;
+    const sync = fdatasyncAsync(this.fd).then(() => {
+      if (this.#syncing === sync) this.#syncing = null;
+    });
+    sync.catch(() => {}); // awaited by finish(); never unhandled if the sink is aborted first
+    this.#syncing = sync;
+  }
+
   /** After a fallback: the bytes still staged go out as an ordinary write. */
   async #flushPlain(): Promise<void> {
-    await this.#settle();
     if (this.#filled === 0) return;
     const staged = this.#stages[this.#stage]!.subarray(0, this.#filled);
     this.#filled = 0;
     await this.#plain(staged);
   }
 
-  /** An ordinary write at the end of the file, after the write in flight. */
+  /** An ordinary write at the end of the file, after every write in flight. */
   async #plain(bytes: Uint8Array): Promise<void> {
-    await this.#settle();
+    await this.#settleAll();
     const at = this.#offset;
     this.#offset += bytes.length;
     await writeAllAt(this.fd, bytes, at);
   }
 
-  async #settle(): Promise<void> {
-    const w = this.#inflight;
-    if (w === null) return;
-    this.#inflight = null;
+  async #settle(stage: number): Promise<void> {
+    const w = this.#inflight[stage];
+    if (!w) return;
+    this.#inflight[stage] = null;
     await w;
+  }
+
+  async #settleAll(): Promise<void> {
+    for (let i = 0; i < this.#inflight.length; i++) await this.#settle(i);
   }
 }
 

@@ -26,6 +26,8 @@ async function main(): Promise<void> {
   // Made now: the handler must not await, or a second batch could reset the arena
   // while the first is still being verified.
   const verifier = await createBlobVerifier(store.hashType);
+  // Before the first batch: built while the main thread is still starting up.
+  store.warmUp();
   parentPort!.on('message', (req: BatchRequest) => {
     let reply: BatchReply;
     try {

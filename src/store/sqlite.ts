@@ -92,6 +92,11 @@ export class SqliteStore implements ContentStore {
     return store;
   }
 
+  /** Builds the digest table now rather than on the first load (a load thread's start-up). */
+  warmUp(): void {
+    this.#digests();
+  }
+
   /** Opens without the lock probe (a load thread's view of a store already opened). */
   static openUnprobed(path: string): SqliteStore {
     return new SqliteStore(path, SqliteFile.open(path, { cachePages: CACHE_PAGES }));

@@ -234,15 +234,28 @@ export class Pager {
 
   /** Reads up to `want` consecutive pages from `pgno` into scratch; returns how many. */
   private readRun(pgno: number, want: number): number {
+    return this.readPages(pgno, want, this.scratch);
+  }
+
+  /**
+   * Reads up to `want` consecutive pages from `pgno` into dst (at least one, at most what
+   * dst holds) in one pread, stopping before a page the WAL has a newer image of (that
+   * one is read alone); returns how many. Bypasses the cache.
+   */
+  readPages(pgno: number, want: number, dst: Uint8Array): number {
+    if (pgno < 1 || pgno > this.dbSize) {
+      throw new Malformed(`page number ${pgno} out of range 1..${this.dbSize}`, this.lastPage);
+    }
     const frames = this.wal?.index.frames;
     if (frames?.has(pgno)) {
-      this.readPage(pgno, this.scratch, 0);
+      this.readPage(pgno, dst, 0);
       return 1;
     }
+    const most = Math.max(1, Math.min(want, Math.floor(dst.length / this.pageSize)));
     let n = 1;
-    while (n < want && pgno + n <= this.dbSize && !frames?.has(pgno + n)) n++;
+    while (n < most && pgno + n <= this.dbSize && !frames?.has(pgno + n)) n++;
     const bytes = n * this.pageSize;
-    const got = readFull(this.fd, this.scratch, 0, bytes, (pgno - 1) * this.pageSize);
+    const got = readFull(this.fd, dst, 0, bytes, (pgno - 1) * this.pageSize);
     const whole = Math.floor(got / this.pageSize);
     if (whole === 0) throw new Malformed(`page ${pgno} is past the end of the file (truncated)`, pgno);
     return whole;
