@@ -31,7 +31,7 @@ export class Pager {
   readonly usableSize: number;
   /** Pages in the database (from the last WAL commit, else the header or file size). */
   readonly dbSize: number;
-  private readonly slotOf = new Map<number, number>();
+  private readonly slotOf: PageSlots;
   private readonly slots: (BtreePage | undefined)[] = [];
   private readonly slabs: Uint8Array[] = [];
   private readonly ref: Uint8Array;
@@ -57,6 +57,7 @@ export class Pager {
     this.pageSize = pageSize;
     this.usableSize = usableSize;
     this.dbSize = dbSize;
+    this.slotOf = new PageSlots(dbSize);
     this.cacheLimit = Math.max(1, Math.floor(cachePages));
     this.ref = new Uint8Array(this.cacheLimit);
     this.slotPg = new Int32Array(this.cacheLimit);
@@ -73,7 +74,7 @@ export class Pager {
   /** A b-tree page, parsed and validated once, then served from the cache. */
   btreePage(pgno: number): BtreePage {
     const hit = this.slotOf.get(pgno);
-    if (hit !== undefined) {
+    if (hit >= 0) {
       this.ref[hit] = 1;
       this.lastPage = pgno;
       return this.slots[hit] ?? this.parseSlot(hit, pgno);
@@ -269,6 +270,48 @@ export class Pager {
     this.slotOf.clear();
     this.ref.fill(0);
     this.hand = 0;
+  }
+}
+
+/** Largest database (in pages) whose page -> slot map is a typed array (32 MiB). */
+const DENSE_PAGES = 1 << 23;
+
+/**
+ * Which cache slot holds each page (-1: none). A typed array indexed by page number for
+ * databases up to DENSE_PAGES, a Map beyond: a sweep caches and evicts every page of
+ * the table, and Map inserts and deletes were a tenth of the load thread's time.
+ */
+class PageSlots {
+  readonly #dense: Int32Array | null;
+  readonly #sparse = new Map<number, number>();
+
+  constructor(dbSize: number) {
+    this.#dense = dbSize <= DENSE_PAGES ? new Int32Array(dbSize + 1).fill(-1) : null;
+  }
+
+  get(pgno: number): number {
+    const d = this.#dense;
+    if (d) return pgno >= 0 && pgno < d.length ? d[pgno]! : -1;
+    return this.#sparse.get(pgno) ?? -1;
+  }
+
+  has(pgno: number): boolean {
+    return this.get(pgno) >= 0;
+  }
+
+  set(pgno: number, slot: number): void {
+    if (this.#dense) this.#dense[pgno] = slot;
+    else this.#sparse.set(pgno, slot);
+  }
+
+  delete(pgno: number): void {
+    if (this.#dense) this.#dense[pgno] = -1;
+    else this.#sparse.delete(pgno);
+  }
+
+  clear(): void {
+    this.#dense?.fill(-1);
+    this.#sparse.clear();
   }
 }
 
