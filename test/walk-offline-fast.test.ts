@@ -10,6 +10,7 @@ import { MissingBlobError } from '../src/errors.js';
 import { DigestTable } from '../src/store/digest-table.js';
 import { BlobArena } from '../src/store/blob-arena.js';
 import { SqliteStore } from '../src/store/sqlite.js';
+import { hasPrestarted, prestartLoadThread } from '../src/store/load-thread.js';
 import { ByteFifo } from '../src/walk/fifo.js';
 import { Walker } from '../src/walk/walk.js';
 import type { ArchiveEntry } from '../src/walk/entry.js';
@@ -205,6 +206,31 @@ describe('SqliteStore batched loads', () => {
     const wrong = got.filter((b, i) => !(b instanceof Uint8Array) || new TextDecoder().decode(b) !== `value ${i}`);
     expect(wrong.length).toBe(0);
     await store.close();
+  });
+
+  it('a load thread started early for a statedir is taken over by the store that opens it', async () => {
+    const dir = join(tmp.dir, 'prestart-statedir');
+    mkdirSync(dir);
+    const path = join(dir, 'content.sqlite');
+    copyFileSync(join(SMALL, 'small.sqlite'), path);
+    const saved = process.env.FLUXDUMP_LOAD_THREAD;
+    process.env.FLUXDUMP_LOAD_THREAD = '1'; // the small store would not get a thread otherwise
+    try {
+      prestartLoadThread(join(tmp.dir, 'no-such-dir')); // nothing there: nothing started, no error
+      prestartLoadThread(dir);
+      expect(hasPrestarted(path)).toBe(true);
+      const store = await SqliteStore.open(path);
+      expect(hasPrestarted(path)).toBe(false);
+      const refs = allRefs(join(tmp.dir, 'prestart-copy.sqlite'), path);
+      const digests = new Uint8Array(refs.length * 20);
+      refs.forEach((r, i) => digests.set(fromHex(r.slice(5)), i * 20));
+      const got = await store.loadDigests!(digests, refs.length, true);
+      refs.forEach((r, i) => expect(got[i]).toEqual(store.loadSync(r)));
+      await store.close();
+    } finally {
+      if (saved === undefined) delete process.env.FLUXDUMP_LOAD_THREAD;
+      else process.env.FLUXDUMP_LOAD_THREAD = saved;
+    }
   });
 
   it('loadDigestsInto lays out exactly what loadDigestsSync returns, growing a tiny arena', async () => {

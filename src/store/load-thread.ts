@@ -5,7 +5,8 @@
  * LZ4 and hashes every blob. On a large store that is half the work moved off the main
  * thread. Replies come back in request order; errors keep their class.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Worker as NodeWorker } from 'node:worker_threads';
 import { CorruptBlobError, FluxError, MissingBlobError } from '../errors.js';
@@ -31,6 +32,51 @@ export interface BatchReply {
   end: Uint32Array;
   errors: (WireError | null)[];
   fatal?: WireError;
+}
+
+/** Stores this big get a load thread by default (smaller ones finish before it would start). */
+const LOAD_THREAD_BYTES = 32 << 20;
+
+/**
+ * Whether the content.sqlite at `path` is loaded on a load thread: `forced` if given,
+ * else FLUXDUMP_LOAD_THREAD=1/0 (tests, benchmarks), else by its size.
+ */
+export function wantsLoadThread(path: string, forced?: boolean): boolean {
+  if (forced !== undefined) return forced;
+  const env = typeof process !== 'undefined' ? process.env.FLUXDUMP_LOAD_THREAD : undefined;
+  if (env === '1' || env === '0') return env === '1';
+  try {
+    return statSync(path).size >= LOAD_THREAD_BYTES;
+  } catch {
+    return false;
+  }
+}
+
+/** Threads started ahead of SqliteStore.open, by resolved path. */
+const prestarted = new Map<string, Promise<LoadThread>>();
+
+/**
+ * Starts the load thread of the content.sqlite that `location` (a --store value: the
+ * file, or a statedir holding it) names, if it gets one, before the program needs it.
+ * LoadThread.start() for the same file then takes it over. Anything unusual about the
+ * location is left for the store's opening to report.
+ */
+export function prestartLoadThread(location: string | undefined): void {
+  if (location === undefined || location.includes('://')) return;
+  try {
+    const path = statSync(location).isDirectory() ? join(location, 'content.sqlite') : location;
+    if (!existsSync(path) || !wantsLoadThread(path)) return;
+    const thread = LoadThread.start(path);
+    thread.catch(() => {}); // taken over by start(), which reports its failure
+    prestarted.set(resolve(path), thread);
+  } catch {
+    /* reported by the store's opening */
+  }
+}
+
+/** Whether a thread started by prestartLoadThread() waits for `path` (tests). */
+export function hasPrestarted(path: string): boolean {
+  return prestarted.has(resolve(path));
 }
 
 const WORKER_URL = new URL('./load-thread-worker.js', import.meta.url);
@@ -83,6 +129,11 @@ export class LoadThread {
   }
 
   static async start(path: string): Promise<LoadThread> {
+    const early = prestarted.get(resolve(path));
+    if (early) {
+      prestarted.delete(resolve(path));
+      return early;
+    }
     const { Worker } = await import('node:worker_threads');
     return new LoadThread(new Worker(workerPath(), { workerData: { path } }), path);
   }

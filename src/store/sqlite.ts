@@ -7,7 +7,6 @@
  * size = uncompressed length, smaller ones raw with size -1; NULL object = empty blob.
  * Checkpoints: newest checkpt_v2 row, else checkpt['kvs-primary'].
  */
-import { statSync } from 'node:fs';
 import { DIGEST_SIZE, formatBlobref, parseBlobref, type HashType } from '../blobref.js';
 import { FluxError, MissingBlobError } from '../errors.js';
 import { fromUtf8Lossy } from '../util/bytes.js';
@@ -18,12 +17,11 @@ import { lz4 } from './lz4.js';
 import { SqliteFile, type SqlValue } from './sqlite-file.js';
 import { readNumeric, recordFields } from './sqlite-file/format.js';
 import { DigestTable, MAX_ROWID } from './digest-table.js';
+import { LoadThread, wantsLoadThread } from './load-thread.js';
 import type { BlobArena } from './blob-arena.js';
 import type { ContentStore } from './source.js';
 
 const EMPTY = new Uint8Array(0);
-/** Stores this big get a load thread by default (smaller ones finish before it would start). */
-const LOAD_THREAD_BYTES = 32 << 20;
 /** Largest batch loadDigestsSync sorts (a power of two: the sort key packs rowid and index). */
 const MAX_BATCH = 1 << 16;
 /**
@@ -77,14 +75,13 @@ export class SqliteStore implements ContentStore {
 
   /**
    * Opens a content.sqlite read-only, refusing one a running Flux holds. `loadThread`:
-   * load batches on a second thread (default: for stores of LOAD_THREAD_BYTES and up,
-   * where it pays for its start-up).
+   * load batches on a second thread (default: wantsLoadThread, i.e. stores big enough
+   * for it to pay for its start-up). A thread the CLI started early is taken over.
    */
   static async open(path: string, opts: { loadThread?: boolean } = {}): Promise<SqliteStore> {
     await probeSqliteLock(path);
     const store = SqliteStore.openUnprobed(path);
-    if (opts.loadThread ?? loadThreadFromEnv() ?? statSync(path).size >= LOAD_THREAD_BYTES) {
-      const { LoadThread } = await import('./load-thread.js');
+    if (wantsLoadThread(path, opts.loadThread)) {
       const thread = await LoadThread.start(path);
       store.#thread = thread;
       store.loadDigests = (digests, count, verify) => thread.load(digests, count, verify);
@@ -354,12 +351,6 @@ export class SqliteStore implements ContentStore {
     await this.#thread?.close();
     this.#db.close();
   }
-}
-
-/** FLUXDUMP_LOAD_THREAD=1/0 forces the load thread on or off (tests, benchmarks). */
-function loadThreadFromEnv(): boolean | undefined {
-  const v = typeof process !== 'undefined' ? process.env.FLUXDUMP_LOAD_THREAD : undefined;
-  return v === '1' ? true : v === '0' ? false : undefined;
 }
 
 function missing(blobref: string): MissingBlobError {
