@@ -26,8 +26,9 @@ const ALIGN = 4096;
 const STAGE_BYTES = 1 << 20;
 /**
  * Staging buffers: one is filled while the others are written, so up to three writes
- * are in flight. With one (two stages), the walk waited for the disk a write latency per
- * MiB, about 0.6 s of a 100,000-job dump here.
+ * are in flight. With one in flight, filling the next stage waited out each write's
+ * latency (~0.5-1 ms per MiB here, i.e. up to ~0.5 s per 878 MB; paired runs could not
+ * separate the gain from this machine's noise, the timelines lost their gaps).
  */
 const STAGES = 4;
 const WASM_PAGE = 65536;
