@@ -31,7 +31,8 @@ import {
   type Key,
 } from './sqlite-file/format.js';
 import { Btree, type TableCell } from './sqlite-file/btree.js';
-import { DEFAULT_CACHE_PAGES, Pager, readFull } from './sqlite-file/pager.js';
+import { DEFAULT_CACHE_PAGES, Pager } from './sqlite-file/pager.js';
+import { readFull } from '../util/fs.js';
 import { indexWal, type WalIndex } from './sqlite-file/wal.js';
 import { ColumnDef, TableDef, findColumn, parseCreateIndex, parseCreateTable } from './sqlite-file/schema.js';
 

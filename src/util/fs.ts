@@ -1,10 +1,21 @@
-/** Small synchronous file helpers shared by the sinks and the store writers. */
-import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+/** Small synchronous file helpers shared by the sinks, the store reader and writers, and the walk queue. */
+import { closeSync, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
 
 /** Write all of `data` at the descriptor's position (writeSync may write less). */
 export function writeAll(fd: number, data: Uint8Array): void {
   let off = 0;
   while (off < data.length) off += writeSync(fd, data, off, data.length - off);
+}
+
+/** pread until `len` bytes or end of file; returns bytes read. */
+export function readFull(fd: number, dst: Uint8Array, at: number, len: number, pos: number): number {
+  let done = 0;
+  while (done < len) {
+    const n = readSync(fd, dst, at + done, len - done, pos + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return done;
 }
 
 /** fsync a file (or directory) by path. */

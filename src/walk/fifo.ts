@@ -14,8 +14,9 @@
  * ends is read from memory. Chunk buffers are reused: a fresh 1 MiB buffer costs its
  * page faults again on every fill.
  */
-import { closeSync, mkdtempSync, openSync, readSync, rmdirSync, unlinkSync, write } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmdirSync, unlinkSync, write } from 'node:fs';
 import { FluxError } from '../errors.js';
+import { readFull } from '../util/fs.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -155,7 +156,7 @@ export class ByteFifo {
       spilled.buf = null; // the head now; its write's end must not recycle it
       if (buf === null) {
         buf = this.#chunk(len);
-        readFully(this.#spillFd, buf, len, this.#spillRead);
+        if (readFull(this.#spillFd, buf, 0, len, this.#spillRead) < len) throw new Error('walk queue spill file is shorter than written');
         this.#reloaded += len;
       }
       this.#spillRead += len;
@@ -225,13 +226,4 @@ function openSpillFile(dir: string | undefined): number {
   unlinkSync(path);
   rmdirSync(d);
   return fd;
-}
-
-function readFully(fd: number, buf: Uint8Array, len: number, pos: number): void {
-  let done = 0;
-  while (done < len) {
-    const n = readSync(fd, buf, done, len - done, pos + done);
-    if (n === 0) throw new Error('walk queue spill file is shorter than written');
-    done += n;
-  }
 }

@@ -4,7 +4,7 @@
  * of parsed b-tree pages. Overflow chains bypass the cache (a multi-MB blob would evict
  * the hot top of every b-tree) and are read in runs of consecutive pages.
  */
-import { readSync } from 'node:fs';
+import { readFull } from '../../util/fs.js';
 import { BtreePage, Malformed, parseBtreePage, u32 } from './format.js';
 import type { WalIndex } from './wal.js';
 
@@ -347,15 +347,4 @@ class PageSlots {
     this.#dense?.fill(-1);
     this.#sparse.clear();
   }
-}
-
-/** pread until `len` bytes or end of file; returns bytes read. */
-export function readFull(fd: number, dst: Uint8Array, at: number, len: number, pos: number): number {
-  let done = 0;
-  while (done < len) {
-    const n = readSync(fd, dst, at + done, len - done, pos + done);
-    if (n === 0) break;
-    done += n;
-  }
-  return done;
 }
