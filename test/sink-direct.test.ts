@@ -87,12 +87,13 @@ describe('AppendWriter', () => {
 
   it('with several writes in flight and background syncs along the way, the bytes stay in order', async () => {
     // 13 MiB in odd pieces: the ring of staging buffers comes round several times while
-    // earlier writes may still be in flight, and a sync is started every MiB.
+    // earlier writes may still be in flight, and a sync is due every MiB. One starts only
+    // when none is in flight, so how many run depends on the disk; at least one does.
     const parts = Array.from({ length: 40 }, (_, i) => randomFillSync(new Uint8Array(333_333 + i * 1111)));
     const path = join(disk, 'ring');
     const w = await writeAll(path, parts, { direct: true, syncEvery: 1 << 20 });
     expect(readFileSync(path).equals(concat(parts))).toBe(true);
-    if (w.direct) expect(w.syncs).toBeGreaterThan(3);
+    if (w.direct) expect(w.syncs).toBeGreaterThan(0);
   });
 
   it('creates the file exclusively: an existing name is refused, untouched', () => {
