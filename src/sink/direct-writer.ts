@@ -17,8 +17,9 @@
  * descriptor at its offset. A filesystem that refuses O_DIRECT at open (tmpfs) or on a
  * write (EINVAL) gets ordinary writes from then on, with the same bytes.
  */
-import { closeSync, constants, fdatasync, fsync, openSync, write } from 'node:fs';
+import { closeSync, constants, fdatasync, fsync, openSync } from 'node:fs';
 import { promisify } from 'node:util';
+import { writeAllAt } from '../util/fs.js';
 
 /** Covers the logical block size of every common device (512 or 4096 bytes). */
 const ALIGN = 4096;
@@ -39,21 +40,12 @@ const WASM_PAGE = 65536;
  */
 const SYNC_EVERY = 64 << 20;
 
-const writeAsync = promisify(write);
 const fsyncAsync = promisify(fsync);
 const fdatasyncAsync = promisify(fdatasync);
 
 /** `FLUXDUMP_DIRECT_IO=0` turns direct writes off (ordinary buffered writes). */
 export function directIoWanted(env: NodeJS.ProcessEnv = process.env): boolean {
   return env.FLUXDUMP_DIRECT_IO !== '0' && typeof constants.O_DIRECT === 'number';
-}
-
-async function writeAllAt(fd: number, bytes: Uint8Array, position: number): Promise<void> {
-  let done = 0;
-  while (done < bytes.length) {
-    const { bytesWritten } = await writeAsync(fd, bytes, done, bytes.length - done, position + done);
-    done += bytesWritten;
-  }
 }
 
 export class AppendWriter {

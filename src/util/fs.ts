@@ -1,10 +1,23 @@
-/** Small synchronous file helpers shared by the sinks, the store reader and writers, and the walk queue. */
-import { closeSync, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
+/** Small file helpers shared by the sinks, the store reader and writers, and the walk queue. */
+import { closeSync, fsyncSync, openSync, readSync, write, writeSync } from 'node:fs';
+import { promisify } from 'node:util';
+
+const writeAsync = promisify(write);
 
 /** Write all of `data` at the descriptor's position (writeSync may write less). */
 export function writeAll(fd: number, data: Uint8Array): void {
   let off = 0;
   while (off < data.length) off += writeSync(fd, data, off, data.length - off);
+}
+
+/** Write all of `bytes` at `position`, on libuv's threads (a write may take less). */
+export async function writeAllAt(fd: number, bytes: Uint8Array, position: number): Promise<void> {
+  let done = 0;
+  while (done < bytes.length) {
+    const { bytesWritten } = await writeAsync(fd, bytes, done, bytes.length - done, position + done);
+    if (bytesWritten === 0) throw new Error('write wrote nothing');
+    done += bytesWritten;
+  }
 }
 
 /** pread until `len` bytes or end of file; returns bytes read. */

@@ -14,9 +14,9 @@
  * ends is read from memory. Chunk buffers are reused: a fresh 1 MiB buffer costs its
  * page faults again on every fill.
  */
-import { closeSync, mkdtempSync, openSync, rmdirSync, unlinkSync, write } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmdirSync, unlinkSync } from 'node:fs';
 import { FluxError } from '../errors.js';
-import { readFull } from '../util/fs.js';
+import { readFull, writeAllAt } from '../util/fs.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -191,30 +191,30 @@ export class ByteFifo {
       if (this.#spillFd < 0) this.#spillFd = openSpillFile(this.#spillDir);
       const spilled: Spilled = { len: end, buf: chunk };
       this.#spilled.push(spilled);
-      this.#writeSpilled(spilled, 0, this.#spillWrite);
+      this.#writeSpilled(spilled, this.#spillWrite);
       this.#spillWrite += end;
     }
   }
 
-  /** Writes a spilled chunk from `done` on; its buffer is released when all of it is out. */
-  #writeSpilled(s: Spilled, done: number, pos: number): void {
+  /** Writes a spilled chunk at `pos`; its buffer is released when all of it is out. */
+  #writeSpilled(s: Spilled, pos: number): void {
     const buf = s.buf!;
     this.#writing++;
-    write(this.#spillFd, buf, done, s.len - done, pos + done, (err, n) => {
+    const settled = (err?: NodeJS.ErrnoException) => {
       this.#writing--;
       if (this.#closed) {
         if (this.#writing === 0) this.close();
         return;
       }
-      if (err || n === 0) {
-        this.#spillError ??= new FluxError(`walk queue spill file: ${err?.message ?? 'nothing written'}`, err?.code);
+      if (err) {
+        this.#spillError ??= new FluxError(`walk queue spill file: ${err.message}`, err.code);
         return;
       }
-      if (done + n < s.len) return this.#writeSpilled(s, done + n, pos);
       if (s.buf === null) return; // already read back from memory
       s.buf = null;
       this.#recycle(buf);
-    });
+    };
+    writeAllAt(this.#spillFd, buf.subarray(0, s.len), pos).then(() => settled(), settled);
   }
 }
 
