@@ -150,12 +150,14 @@ export function lz4EncodeBlockTS(src: Uint8Array): Uint8Array {
   return dst.slice(0, op);
 }
 
+/** lz4DecodeBlockTS written into dst[at..at+size] (the load thread's batch buffer). */
+export function lz4DecodeBlockIntoTS(src: Uint8Array, size: number, dst: Uint8Array, at: number): void {
+  dst.set(lz4DecodeBlockTS(src, size), at);
+}
+
 /** Active implementations; the WASM core swaps these in when it loads. */
 export const lz4 = {
   decode: lz4DecodeBlockTS,
-  /** Decodes into dst[at..at+size] (the load thread's batch buffer). */
-  decodeInto: (src: Uint8Array, size: number, dst: Uint8Array, at: number): void => {
-    dst.set(lz4DecodeBlockTS(src, size), at);
-  },
+  decodeInto: lz4DecodeBlockIntoTS,
   encode: lz4EncodeBlockTS,
 };

@@ -6,7 +6,7 @@
  *   heapBase | input (block or raw bytes) | output (declared size, or bound(n))
  */
 import { FluxError } from '../errors.js';
-import { lz4, lz4Bound, lz4DecodeBlockTS, lz4EncodeBlockTS, maxDecodedSize } from '../store/lz4.js';
+import { lz4, lz4Bound, lz4DecodeBlockIntoTS, lz4DecodeBlockTS, lz4EncodeBlockTS, maxDecodedSize } from '../store/lz4.js';
 import { WASM_BASE64 } from './generated/lz4.wasm.js';
 import { align16, ensureMemory, instantiateEmbedded, instantiateEmbeddedSync } from './load.js';
 
@@ -91,7 +91,7 @@ export class WasmLz4 {
   /** As decode(), written into dst[to..to+size] instead of a new array. */
   decodeInto(src: Uint8Array, size: number, dst: Uint8Array, to: number): void {
     checkDeclared(src, size);
-    if (src.length + size > WASM_LZ4_MAX_BYTES) return void dst.set(lz4DecodeBlockTS(src, size), to);
+    if (src.length + size > WASM_LZ4_MAX_BYTES) return lz4DecodeBlockIntoTS(src, size, dst, to);
     const at = this.#decodeInWasm(src, size);
     dst.set(this.#u8.subarray(at, at + size), to);
   }
@@ -133,6 +133,6 @@ export async function installWasmLz4(): Promise<WasmLz4> {
 /** Puts the pure-TS reference codec back (tests, benchmarks). */
 export function uninstallWasmLz4(): void {
   lz4.decode = lz4DecodeBlockTS;
-  lz4.decodeInto = (src, size, dst, at) => void dst.set(lz4DecodeBlockTS(src, size), at);
+  lz4.decodeInto = lz4DecodeBlockIntoTS;
   lz4.encode = lz4EncodeBlockTS;
 }
