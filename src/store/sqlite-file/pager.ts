@@ -39,7 +39,10 @@ export class Pager {
   /** Pages in the database (from the last WAL commit, else the header or file size). */
   readonly dbSize: number;
   private readonly slotOf: PageSlots;
-  private readonly slots: (BtreePage | undefined)[] = [];
+  /** Parsed page of each slot: the CLOCK slots 0..cacheLimit-1, then the read-ahead ring's. */
+  private readonly slots: (BtreePage | undefined)[];
+  /** CLOCK slots handed out so far (they grow up to cacheLimit, then are evicted). */
+  private clockUsed = 0;
   private readonly slabs: Uint8Array[] = [];
   private readonly ref: Uint8Array;
   private readonly cacheLimit: number;
@@ -49,10 +52,8 @@ export class Pager {
   private lastMiss = -1;
   private seqRun = 1;
   private readonly scratch: Uint8Array;
-  /** The read-ahead ring: slots from cacheLimit on are page k of run r at cacheLimit + r * READ_AHEAD_PAGES + k. */
+  /** The read-ahead ring: page k of run r is slot cacheLimit + r * READ_AHEAD_PAGES + k. */
   private readonly runBufs: Uint8Array[] = [];
-  private readonly runPages: (BtreePage | undefined)[] = new Array(RUN_RING * READ_AHEAD_PAGES).fill(undefined);
-  private readonly runPg = new Int32Array(RUN_RING * READ_AHEAD_PAGES);
   private runNext = 0;
   /** Last page loaded, so a Malformed without a page number can still name one. */
   lastPage = 0;
@@ -72,7 +73,9 @@ export class Pager {
     this.slotOf = new PageSlots(dbSize);
     this.cacheLimit = Math.max(1, Math.floor(cachePages));
     this.ref = new Uint8Array(this.cacheLimit);
-    this.slotPg = new Int32Array(this.cacheLimit);
+    const total = this.cacheLimit + RUN_RING * READ_AHEAD_PAGES;
+    this.slots = new Array<BtreePage | undefined>(total).fill(undefined);
+    this.slotPg = new Int32Array(total);
     this.scratch = new Uint8Array(Math.max(pageSize, Math.floor(MAX_RUN_BYTES / pageSize) * pageSize));
   }
 
@@ -89,7 +92,7 @@ export class Pager {
     if (hit >= 0) {
       if (hit < this.cacheLimit) this.ref[hit] = 1;
       this.lastPage = pgno;
-      return (hit < this.cacheLimit ? this.slots[hit] : this.runPages[hit - this.cacheLimit]) ?? this.parseSlot(hit, pgno);
+      return this.slots[hit] ?? this.parseSlot(hit, pgno);
     }
     const run = this.readAhead(pgno);
     const slot = run > 1 ? this.fillRun(pgno, run) : this.fillSlot(pgno);
@@ -105,8 +108,7 @@ export class Pager {
   private readAhead(pgno: number): number {
     this.seqRun = pgno === this.lastMiss + 1 ? Math.min(this.seqRun * 2, READ_AHEAD_PAGES) : 1;
     this.lastMiss = pgno;
-    const run = this.seqRun;
-    return run > 1 && pgno >= 1 && pgno <= this.dbSize ? run : 1;
+    return this.seqRun > 1 && pgno >= 1 && pgno <= this.dbSize ? this.seqRun : 1;
   }
 
   /** Reads one page into a free slot. */
@@ -150,12 +152,8 @@ export class Pager {
   /** Records that `slot` holds page `pgno`'s bytes, not yet parsed (read-ahead pages may never be used). */
   private place(slot: number, pgno: number): void {
     this.slotOf.set(pgno, slot);
-    if (slot >= this.cacheLimit) {
-      this.runPg[slot - this.cacheLimit] = pgno;
-      return;
-    }
     this.slotPg[slot] = pgno;
-    this.ref[slot] = 0;
+    if (slot < this.cacheLimit) this.ref[slot] = 0;
   }
 
   private parseSlot(slot: number, pgno: number): BtreePage {
@@ -166,23 +164,13 @@ export class Pager {
       this.drop(slot);
       throw e;
     }
-    if (slot >= this.cacheLimit) this.runPages[slot - this.cacheLimit] = page;
-    else this.slots[slot] = page;
+    this.slots[slot] = page;
     // Only pages that parsed count: a bad child pointer is then blamed on its parent.
     this.lastPage = pgno;
     return page;
   }
 
   private drop(slot: number): void {
-    if (slot >= this.cacheLimit) {
-      const j = slot - this.cacheLimit;
-      const old = this.runPages[j];
-      if (old !== undefined) old.live = false;
-      if (this.runPg[j] !== 0) this.slotOf.delete(this.runPg[j]!);
-      this.runPg[j] = 0;
-      this.runPages[j] = undefined;
-      return;
-    }
     const old = this.slots[slot];
     if (old !== undefined) old.live = false;
     const pg = this.slotPg[slot]!;
@@ -193,13 +181,12 @@ export class Pager {
 
   /** An unused slot, growing up to the limit, then evicting by CLOCK. */
   private freeSlot(): number {
-    if (this.slots.length < this.cacheLimit) {
-      const slot = this.slots.length;
+    if (this.clockUsed < this.cacheLimit) {
+      const slot = this.clockUsed++;
       if (slot % SLOTS_PER_SLAB === 0) {
         const n = Math.min(SLOTS_PER_SLAB, this.cacheLimit - slot);
         this.slabs.push(new Uint8Array(n * this.pageSize));
       }
-      this.slots.push(undefined);
       return slot;
     }
     for (;;) {
@@ -241,7 +228,7 @@ export class Pager {
       if (pgno < 1 || pgno > this.dbSize) throw new Malformed(`overflow page ${pgno} out of range`, this.lastPage);
       this.lastPage = pgno;
       const want = Math.min(run, Math.ceil(remaining / content), maxRun);
-      const n = this.readRun(pgno, want);
+      const n = this.readPages(pgno, want, this.scratch);
       let k = 0;
       let next = 0;
       for (; k < n && remaining > 0; k++) {
@@ -260,11 +247,6 @@ export class Pager {
       run = next === pgno + k ? Math.min(run * 4, maxRun) : 1;
       pgno = next;
     }
-  }
-
-  /** Reads up to `want` consecutive pages from `pgno` into scratch; returns how many. */
-  private readRun(pgno: number, want: number): number {
-    return this.readPages(pgno, want, this.scratch);
   }
 
   /**
@@ -293,15 +275,13 @@ export class Pager {
 
   clearCache(): void {
     for (const p of this.slots) if (p !== undefined) p.live = false;
-    this.slots.length = 0;
+    this.slots.fill(undefined);
+    this.clockUsed = 0;
     this.slabs.length = 0;
     this.slotPg.fill(0);
     this.slotOf.clear();
     this.ref.fill(0);
     this.hand = 0;
-    for (const p of this.runPages) if (p !== undefined) p.live = false;
-    this.runPages.fill(undefined);
-    this.runPg.fill(0);
     this.runBufs.length = 0;
     this.runNext = 0;
   }
