@@ -62,7 +62,6 @@ export class AppendWriter {
   #filled = 0;
   /** Bytes handed to write calls so far (the next write's offset). */
   #offset = 0;
-  #usedDirect: boolean;
   #closed = false;
   /** The background sync in flight (at most one), and the offset the next one is due at. */
   #syncing: Promise<void> | null = null;
@@ -91,12 +90,11 @@ export class AppendWriter {
         this.#inflight.push(null);
       }
     }
-    this.#usedDirect = this.#direct !== null;
   }
 
   /** Whether every write so far bypassed the page cache (false after a fallback). */
   get direct(): boolean {
-    return this.#usedDirect;
+    return this.#direct !== null;
   }
 
   /** Appends `bytes`; they may be reused as soon as this resolves. */
@@ -169,7 +167,6 @@ export class AppendWriter {
       // Open succeeded but this filesystem (or device) will not take our alignment.
       if ((err as NodeJS.ErrnoException).code !== 'EINVAL' || this.#closed) throw err;
       this.#direct = null;
-      this.#usedDirect = false;
       await writeAllAt(this.fd, bytes, at);
     }
   }
