@@ -36,6 +36,9 @@ function scanned(bytes: Uint8Array): [string, TreeObj][] | null {
     for (let r = 0; r < scan.refs[i]!; r++) {
       const d = new Uint8Array(size);
       expect(hexDigestInto(bytes, scan.dataStart[i]! + r * stride, size, d, 0)).toBe(true);
+      // The scan decoded the same digests already, entry after entry.
+      const at = scan.digestAt[i]! + r * size;
+      expect(scan.digests.subarray(at, at + size)).toEqual(d);
       refs.push(formatBlobref(hash, d));
     }
     expect([SCAN_VALREF, SCAN_DIRREF]).toContain(scan.kind[i]);

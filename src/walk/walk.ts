@@ -18,7 +18,7 @@ import { CorruptBlobError, FluxError, MissingBlobError } from '../errors.js';
 import type { ContentStore } from '../store/source.js';
 import { concatBytes, encodeUtf8Into, latin1String } from '../util/bytes.js';
 import type { ArchiveEntry, EntryMeta } from './entry.js';
-import { decodeBase64Bytes, DirScan, hexDigestInto, scanDir, SCAN_DIRREF, SCAN_VAL } from './dirscan.js';
+import { decodeBase64Bytes, DirScan, scanDir, SCAN_DIRREF, SCAN_VAL } from './dirscan.js';
 import { ByteFifo, type FifoOptions } from './fifo.js';
 import { decodeTreeObj, TreeObjError, valBytes, type DirObj, type TreeObj } from './treeobj.js';
 
@@ -573,10 +573,8 @@ export class Walker {
     p += dirLen;
     for (let k = 0; k < nameLen; k++) buf[p + k] = blob[nameStart + k]!;
     p += nameLen;
-    // Refs are `"sha1-<hex>"` joined by commas: the next hex starts a fixed distance on.
-    const stride = 2 * size + (size === 20 ? 8 : 10); // hex + `","sha1-` or `","sha256-`
-    let hex = scan.dataStart[i]!;
-    for (let r = 0; r < count; r++, hex += stride, p += size) hexDigestInto(blob, hex, size, buf, p);
+    const digests = scan.digests;
+    for (let k = 0, from = scan.digestAt[i]!, n = count * size; k < n; k++) buf[p + k] = digests[from + k]!;
   }
 
   #visitDir(path: string, dir: DirObj): void {
