@@ -372,10 +372,10 @@ export class SqliteFile {
   private table(name: string): TableMeta {
     this.checkOpen();
     const t = this.tableMeta.get(name) ?? findInsensitive(this.tableMeta, name);
-    const where = `${this.path}: table ${t?.name}`;
     if (t === undefined) throw new FluxError(`${this.path}: no such table: ${name}`, 'ENOENT');
-    if (t.rootPage === 0) throw new FluxError(`${where} is virtual and has no rows on disk`, 'ENOTSUP');
-    if (t.def?.withoutRowid) throw new FluxError(`${where} is WITHOUT ROWID (not supported)`, 'ENOTSUP');
+    // Every row lookup passes here: the message is only built for an error.
+    if (t.rootPage === 0) throw new FluxError(`${this.path}: table ${t.name} is virtual and has no rows on disk`, 'ENOTSUP');
+    if (t.def?.withoutRowid) throw new FluxError(`${this.path}: table ${t.name} is WITHOUT ROWID (not supported)`, 'ENOTSUP');
     return t;
   }
 

@@ -122,8 +122,7 @@ export class SqliteStore implements ContentStore {
       throw new MissingBlobError(`${blobref}: No such file or directory (store uses ${this.hashType})`);
     }
     const table = this.#digests();
-    const ref = () => blobref;
-    const blob = this.#find(table, ref, digest);
+    const blob = this.#find(table, digest, 0);
     if (blob === undefined) throw new MissingBlobError(`${blobref}: No such file or directory`);
     return blob;
   }
@@ -135,9 +134,11 @@ export class SqliteStore implements ContentStore {
    */
   loadDigestsSync(digests: Uint8Array, count: number): (Uint8Array | Error)[] {
     const out = new Array<Uint8Array | Error>(count);
-    this.#loadSorted(digests, count, (i, err) => (out[i] = err), (i, ref, digest, rowid, table) => {
-      const blob = (rowid > 0 ? this.#readObject(ref, digest, rowid) : undefined) ?? this.#find(table, ref, digest);
-      out[i] = blob ?? missing(ref());
+    const size = this.digestSize;
+    this.#loadSorted(digests, count, (i, err) => (out[i] = err), (i, rowid, table) => {
+      const at = i * size;
+      const blob = (rowid > 0 ? this.#readObject(digests, at, rowid) : undefined) ?? this.#find(table, digests, at);
+      out[i] = blob ?? missing(this.#refAt(digests, at));
     });
     return out;
   }
@@ -151,15 +152,17 @@ export class SqliteStore implements ContentStore {
     const start = new Uint32Array(count);
     const end = new Uint32Array(count);
     const errors = new Array<Error | undefined>(count);
-    this.#loadSorted(digests, count, (i, err) => (errors[i] = err), (i, ref, digest, rowid, table) => {
+    const size = this.digestSize;
+    this.#loadSorted(digests, count, (i, err) => (errors[i] = err), (i, rowid, table) => {
+      const at = i * size;
       start[i] = arena.used;
-      if (rowid > 0 && this.#readObjectInto(ref, digest, rowid, arena) >= 0) {
+      if (rowid > 0 && this.#readObjectInto(digests, at, rowid, arena) >= 0) {
         end[i] = arena.used;
         return;
       }
       // Not the first candidate (or no table): the general path, copied in.
-      const blob = this.#find(table, ref, digest);
-      if (!blob) return void (errors[i] = missing(ref()));
+      const blob = this.#find(table, digests, at);
+      if (!blob) return void (errors[i] = missing(this.#refAt(digests, at)));
       arena.append(blob);
       end[i] = arena.used;
     });
@@ -174,16 +177,16 @@ export class SqliteStore implements ContentStore {
     digests: Uint8Array,
     count: number,
     failed: (i: number, err: Error) => void,
-    found: (i: number, ref: () => string, digest: Uint8Array, rowid: number, table: DigestTable | null) => void,
+    found: (i: number, rowid: number, table: DigestTable | null) => void,
   ): void {
     const table = this.#digests();
     const size = DIGEST_SIZE[this.hashType];
     const hash = this.hashType;
+    // No view or closure per blob: digest i is digests[i * size ..], and its blobref is
+    // only ever formatted for an error message.
     const visit = (i: number, rowid: number) => {
-      const digest = digests.subarray(i * size, (i + 1) * size);
-      const ref = () => formatBlobref(hash, digest);
       try {
-        found(i, ref, digest, rowid, table);
+        found(i, rowid, table);
       } catch (err) {
         failed(i, err as Error);
       }
@@ -206,6 +209,11 @@ export class SqliteStore implements ContentStore {
       const i = key % MAX_BATCH;
       visit(i, (key - i) / MAX_BATCH);
     }
+  }
+
+  /** The blobref of digest bytes digests[at ..] (for messages). */
+  #refAt(digests: Uint8Array, at: number): string {
+    return formatBlobref(this.hashType, digests.subarray(at, at + this.digestSize));
   }
 
   /** The digest table, built on first use; null when this store cannot have one. */
@@ -234,42 +242,46 @@ export class SqliteStore implements ContentStore {
   }
 
   /** The blob whose digest is `digest`: through the digest table, else the index b-tree. */
-  #find(table: DigestTable | null, blobref: () => string, digest: Uint8Array): Uint8Array | undefined {
-    return table ? this.#findInTable(table, blobref, digest) : this.#findInIndex(blobref, digest);
+  #find(table: DigestTable | null, digests: Uint8Array, at: number): Uint8Array | undefined {
+    return table ? this.#findInTable(table, digests, at) : this.#findInIndex(digests, at);
   }
 
   /** The blob whose digest is `digest`, trying each row the table has for its prefix. */
-  #findInTable(table: DigestTable, blobref: () => string, digest: Uint8Array): Uint8Array | undefined {
-    const prefix = DigestTable.prefix(digest);
+  #findInTable(table: DigestTable, digests: Uint8Array, at: number): Uint8Array | undefined {
+    const prefix = DigestTable.prefix(digests, at);
     for (let slot = table.first(prefix); slot >= 0; slot = table.next(prefix, slot)) {
-      const blob = this.#readObject(blobref, digest, table.rowidAt(slot));
+      const blob = this.#readObject(digests, at, table.rowidAt(slot));
       if (blob !== undefined) return blob;
     }
     return undefined;
   }
 
   /** Lookup through the index b-tree (stores whose rowids do not fit the table). */
-  #findInIndex(blobref: () => string, digest: Uint8Array): Uint8Array | undefined {
-    const rowid = this.#db.indexLookupText(this.#index, digest);
+  #findInIndex(digests: Uint8Array, at: number): Uint8Array | undefined {
+    const rowid = this.#db.indexLookupText(this.#index, digests.subarray(at, at + this.digestSize));
     if (rowid === undefined) return undefined;
-    return this.#readObject(blobref, digest, Number(rowid));
+    return this.#readObject(digests, at, Number(rowid));
   }
 
   /**
    * Finds the object column of row `rowid` if that row's hash is `digest`: true, and
    * #hit* describe it (fields, not a result object per blob).
    */
-  #locate(blobref: () => string, digest: Uint8Array, rowid: number): boolean {
+  #locate(digests: Uint8Array, at: number, rowid: number): boolean {
     const cell = this.#db.rowRecord('objects', rowid);
     if (cell === undefined) return false;
     const { buf } = cell;
     const types = this.#types;
     const offsets = this.#offsets;
     const n = recordFields(buf, cell.off, cell.len, types, offsets);
-    const [h, z, o] = this.#pos;
-    if (h >= n || types[h] !== 13 + 2 * digest.length) return false;
-    const at = offsets[h]!;
-    for (let i = 0; i < digest.length; i++) if (buf[at + i] !== digest[i]) return false;
+    const pos = this.#pos;
+    const h = pos[0];
+    const z = pos[1];
+    const o = pos[2];
+    const width = this.digestSize;
+    if (h >= n || types[h] !== 13 + 2 * width) return false;
+    const hashAt = offsets[h]!;
+    for (let i = 0; i < width; i++) if (buf[hashAt + i] !== digests[at + i]) return false;
     const st = o < n ? types[o]! : 0;
     this.#hitBuf = buf;
     this.#hitOwned = cell.owned;
@@ -278,11 +290,11 @@ export class SqliteStore implements ContentStore {
       this.#hitSize = -1;
       return true;
     }
-    if (st < 12) throw new FluxError(`${this.location}: ${blobref()}: object column is not a blob`, 'EPROTO');
+    if (st < 12) throw new FluxError(`${this.location}: ${this.#refAt(digests, at)}: object column is not a blob`, 'EPROTO');
     this.#hitStart = offsets[o]!;
     this.#hitLen = (st - 12) >>> 1;
     const size = z < n && types[z]! >= 1 && types[z]! <= 9 ? Number(readNumeric(buf, offsets[z]!, types[z]!)) : -1;
-    if (size !== -1 && (!Number.isInteger(size) || size < 0)) throw new FluxError(`${this.location}: ${blobref()}: invalid size ${size}`, 'EPROTO');
+    if (size !== -1 && (!Number.isInteger(size) || size < 0)) throw new FluxError(`${this.location}: ${this.#refAt(digests, at)}: invalid size ${size}`, 'EPROTO');
     this.#hitSize = size;
     return true;
   }
@@ -291,21 +303,21 @@ export class SqliteStore implements ContentStore {
    * The blob in row `rowid` if that row's hash is `digest` (else undefined), decoded
    * straight from the record: no column but the object is ever copied.
    */
-  #readObject(blobref: () => string, digest: Uint8Array, rowid: number): Uint8Array | undefined {
-    if (!this.#locate(blobref, digest, rowid)) return undefined;
+  #readObject(digests: Uint8Array, at: number, rowid: number): Uint8Array | undefined {
+    if (!this.#locate(digests, at, rowid)) return undefined;
     if (this.#hitLen === 0 && this.#hitSize === -1) return EMPTY;
     const object = this.#hitBuf.subarray(this.#hitStart, this.#hitStart + this.#hitLen);
     if (this.#hitSize === -1) return this.#hitOwned ? object : object.slice();
     try {
       return lz4.decode(object, this.#hitSize);
     } catch (err) {
-      throw new FluxError(`${this.location}: ${blobref()}: ${(err as Error).message}`, 'EPROTO');
+      throw new FluxError(`${this.location}: ${this.#refAt(digests, at)}: ${(err as Error).message}`, 'EPROTO');
     }
   }
 
   /** As #readObject, but the blob is written at the end of `arena`; its length, or -1. */
-  #readObjectInto(blobref: () => string, digest: Uint8Array, rowid: number, arena: BlobArena): number {
-    if (!this.#locate(blobref, digest, rowid)) return -1;
+  #readObjectInto(digests: Uint8Array, at: number, rowid: number, arena: BlobArena): number {
+    if (!this.#locate(digests, at, rowid)) return -1;
     const object = this.#hitBuf.subarray(this.#hitStart, this.#hitStart + this.#hitLen);
     if (this.#hitSize === -1) {
       arena.append(object);
@@ -315,7 +327,7 @@ export class SqliteStore implements ContentStore {
       const at = arena.reserve(this.#hitSize); // first: it may replace arena.buf
       lz4.decodeInto(object, this.#hitSize, arena.buf, at);
     } catch (err) {
-      throw new FluxError(`${this.location}: ${blobref()}: ${(err as Error).message}`, 'EPROTO');
+      throw new FluxError(`${this.location}: ${this.#refAt(digests, at)}: ${(err as Error).message}`, 'EPROTO');
     }
     return this.#hitSize;
   }

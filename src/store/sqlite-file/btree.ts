@@ -51,6 +51,9 @@ function cmpRowid(a: number | bigint, b: number | bigint): number {
 }
 
 export class Btree {
+  /** findRowid's answer, reused from call to call (it is on every load's path). */
+  private readonly found: Payload = { buf: new Uint8Array(0), off: 0, len: 0, owned: false, rowid: 0 };
+
   constructor(private readonly pager: Pager) {}
 
   private tablePage(pgno: number, depth: number): BtreePage {
@@ -72,11 +75,16 @@ export class Btree {
   }
 
   /** Payload of the cell whose payload-size varint is at `off`; assembles overflow when it spills. */
-  private payloadAt(p: BtreePage, start: number, size: number, tableLeaf: boolean): Payload {
+  private payloadAt(p: BtreePage, start: number, size: number, tableLeaf: boolean, into?: Payload): Payload {
     const local = localPayloadSize(size, this.pager.usableSize, tableLeaf);
     if (local === size) {
       if (start + size > p.end) throw new Malformed('cell payload runs past the page', p.pgno);
-      return { buf: p.buf, off: start, len: size, owned: false, rowid: 0 };
+      if (!into) return { buf: p.buf, off: start, len: size, owned: false, rowid: 0 };
+      into.buf = p.buf;
+      into.off = start;
+      into.len = size;
+      into.owned = false;
+      return into;
     }
     if (start + local + OVERFLOW_PTR_SIZE > p.end) throw new Malformed('cell payload runs past the page', p.pgno);
     // A corrupt size must not make us allocate more than the whole database could hold.
@@ -95,13 +103,13 @@ export class Btree {
     return readVarint(p.buf, off + varintLen, p.end);
   }
 
-  private tableLeafCell(p: BtreePage, i: number): TableCell {
+  private tableLeafCell(p: BtreePage, i: number, into?: Payload): TableCell {
     const off = cellOffset(p, i);
     const size = readSize(p.buf, off, p.end);
     let o = off + varintLen;
     const rowid = readVarint(p.buf, o, p.end);
     o += varintLen;
-    const pl = this.payloadAt(p, o, size, true);
+    const pl = this.payloadAt(p, o, size, true, into);
     pl.rowid = rowid;
     return pl;
   }
@@ -114,7 +122,7 @@ export class Btree {
     return i < p.nCells ? u32(p.buf, cellOffset(p, i)) : p.right;
   }
 
-  /** The cell with this rowid, or undefined. */
+  /** The cell with this rowid, or undefined. The same object is reused by the next call. */
   findRowid(root: number, rowid: number | bigint): TableCell | undefined {
     let pgno = root;
     for (let depth = 0; ; depth++) {
@@ -125,7 +133,7 @@ export class Btree {
         while (lo < hi) {
           const mid = (lo + hi) >>> 1;
           const c = cmpRowid(this.leafRowid(p, mid), rowid);
-          if (c === 0) return this.tableLeafCell(p, mid);
+          if (c === 0) return this.tableLeafCell(p, mid, this.found);
           if (c < 0) lo = mid + 1;
           else hi = mid;
         }
