@@ -7,7 +7,7 @@ import { closeSync, constants, existsSync, mkdtempSync, openSync, readFileSync, 
 import { randomFillSync } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AppendWriter, directIoWanted } from '../src/sink/direct-writer.js';
+import { AppendWriter, directIoWanted, STAGE_BYTES } from '../src/sink/direct-writer.js';
 
 const dirs: string[] = [];
 function scratch(base: string): string {
@@ -32,8 +32,8 @@ function takesDirect(dir: string): boolean {
 }
 
 function pieces(seed: number): Uint8Array[] {
-  // Lengths around the 4 KiB block and the 1 MiB stage, and an empty write.
-  const lengths = [1, 4095, 4096, 4097, 0, 1 << 20, (1 << 20) - 1, 3 << 20, 513, 65536 + 7, 12345 + seed];
+  // Lengths around the 4 KiB block and the staging buffer, and an empty write.
+  const lengths = [1, 4095, 4096, 4097, 0, STAGE_BYTES, STAGE_BYTES - 1, STAGE_BYTES + 1, 3 << 20, 513, 65536 + 7, 12345 + seed];
   return lengths.map((n) => randomFillSync(new Uint8Array(n)));
 }
 
@@ -64,7 +64,7 @@ describe('AppendWriter', () => {
   });
 
   it('a length that ends on a block boundary leaves no tail to write', async () => {
-    const parts = [randomFillSync(new Uint8Array(8192)), randomFillSync(new Uint8Array(2 << 20))];
+    const parts = [randomFillSync(new Uint8Array(8192)), randomFillSync(new Uint8Array(STAGE_BYTES))];
     const path = join(disk, 'aligned');
     await writeAll(path, parts, { direct: true });
     expect(readFileSync(path).equals(concat(parts))).toBe(true);
@@ -86,7 +86,7 @@ describe('AppendWriter', () => {
   });
 
   it('with several writes in flight and background syncs along the way, the bytes stay in order', async () => {
-    // 13 MiB in odd pieces: the ring of staging buffers comes round several times while
+    // 13 MiB in odd pieces: the ring of staging buffers comes round at least once while
     // earlier writes may still be in flight, and a sync is due every MiB. One starts only
     // when none is in flight, so how many run depends on the disk; at least one does.
     const parts = Array.from({ length: 40 }, (_, i) => randomFillSync(new Uint8Array(333_333 + i * 1111)));
@@ -105,7 +105,7 @@ describe('AppendWriter', () => {
   it('closing with a write in flight (an aborted dump) raises nothing unhandled', async () => {
     const path = join(disk, 'aborted');
     const w = new AppendWriter(path, 0o600, { direct: true });
-    await w.write(randomFillSync(new Uint8Array(3 << 20)));
+    await w.write(randomFillSync(new Uint8Array(STAGE_BYTES + (1 << 20))));
     w.close();
     await new Promise((r) => setTimeout(r, 50)); // an unhandled rejection would fail the run here
     expect(existsSync(path)).toBe(true);

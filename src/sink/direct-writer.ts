@@ -23,8 +23,13 @@ import { writeAllAt } from '../util/fs.js';
 
 /** Covers the logical block size of every common device (512 or 4096 bytes). */
 const ALIGN = 4096;
-/** Bytes per staging buffer, and per direct write. */
-const STAGE_BYTES = 1 << 20;
+/**
+ * Bytes per staging buffer, and per direct write. Each write call costs the main thread
+ * ~0.2 ms here (the request handed to libuv's pool), so fewer and larger writes pay:
+ * 2 MiB instead of 1 MiB won 5 of 6 paired runs of the 100,000-job dump (4 MiB: 4 of 6
+ * and 6 of 7) for 4 MiB more RSS.
+ */
+export const STAGE_BYTES = 2 << 20;
 /**
  * Staging buffers: one is filled while the others are written, so up to three writes
  * are in flight. With one in flight, filling the next stage waited out each write's
