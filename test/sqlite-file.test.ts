@@ -347,6 +347,45 @@ describe('Flux-schema databases written by SQLite', () => {
   });
 });
 
+describe('rowid lookups', () => {
+  it('find every row in any order, across leaves, with gaps, through a cache of two pages', () => {
+    const path = join(tmp, 'lookups.sqlite');
+    const w = new Database(path);
+    w.exec('CREATE TABLE t(v BLOB)');
+    const ins = w.prepare('INSERT INTO t(rowid, v) VALUES (?, ?)');
+    const rand = rng(11);
+    const rowids: number[] = [];
+    // Gaps between rowids, so lookups also fall between two rows of one leaf.
+    w.transaction(() => {
+      for (let r = 1; r <= 40_000; r += 1 + Math.floor(rand() * 3)) {
+        ins.run(r, randomBytes(20 + Math.floor(rand() * 300), rand));
+        rowids.push(r);
+      }
+    })();
+    w.close();
+    const want = new Map<number, string>();
+    const d = new Database(path, { readonly: true });
+    for (const row of d.prepare('SELECT rowid AS r, v FROM t').all() as { r: number; v: Buffer }[]) want.set(row.r, row.v.toString('hex'));
+    d.close();
+    const db = SqliteFile.open(path, { cachePages: 2 });
+    const hex = (r: number) => {
+      const c = db.rowRecord('t', r);
+      if (!c) return undefined;
+      const v = db.getRow('t', r)![0] as Uint8Array;
+      return Buffer.from(v).toString('hex');
+    };
+    const shuffled = [...rowids].sort(() => rand() - 0.5);
+    for (const order of [rowids, [...rowids].reverse(), shuffled]) {
+      for (const r of order) expect(hex(r)).toBe(want.get(r));
+    }
+    for (const r of [0, 40_001, 99_999, -1]) expect(db.rowRecord('t', r)).toBeUndefined();
+    const missing = Array.from({ length: 40_000 }, (_, i) => i + 1).filter((r) => !want.has(r));
+    expect(missing.length).toBeGreaterThan(1000);
+    for (const r of missing) expect(db.rowRecord('t', r)).toBeUndefined();
+    db.close();
+  });
+});
+
 describe('record format and schema', () => {
   const INTS: bigint[] = [
     0n, 1n, -1n, 2n, 127n, 128n, -128n, -129n, 32767n, 32768n, -32768n, -32769n, 8388607n, 8388608n, -8388608n,

@@ -53,6 +53,15 @@ function cmpRowid(a: number | bigint, b: number | bigint): number {
 export class Btree {
   /** findRowid's answer, reused from call to call (it is on every load's path). */
   private readonly found: Payload = { buf: new Uint8Array(0), off: 0, len: 0, owned: false, rowid: 0 };
+  /**
+   * The leaf findRowid ended in last, its tree and its first and last rowids. Batches
+   * look rows up in rowid order, so the next rowid is mostly in the same leaf: it is
+   * searched there, without descending from the root again.
+   */
+  private leaf: BtreePage | null = null;
+  private leafRoot = 0;
+  private leafFirst: number | bigint = 0;
+  private leafLast: number | bigint = 0;
 
   constructor(private readonly pager: Pager) {}
 
@@ -124,20 +133,24 @@ export class Btree {
 
   /** The cell with this rowid, or undefined. The same object is reused by the next call. */
   findRowid(root: number, rowid: number | bigint): TableCell | undefined {
+    const last = this.leaf;
+    // Rowids between a leaf's first and last can only be in that leaf.
+    if (last !== null && last.live && this.leafRoot === root && cmpRowid(rowid, this.leafFirst) >= 0 && cmpRowid(rowid, this.leafLast) <= 0) {
+      return this.searchLeaf(last, rowid);
+    }
     let pgno = root;
     for (let depth = 0; ; depth++) {
       const p = this.tablePage(pgno, depth);
       let lo = 0;
       let hi = p.nCells;
       if (p.leaf) {
-        while (lo < hi) {
-          const mid = (lo + hi) >>> 1;
-          const c = cmpRowid(this.leafRowid(p, mid), rowid);
-          if (c === 0) return this.tableLeafCell(p, mid, this.found);
-          if (c < 0) lo = mid + 1;
-          else hi = mid;
+        if (p.nCells > 0) {
+          this.leaf = p;
+          this.leafRoot = root;
+          this.leafFirst = this.leafRowid(p, 0);
+          this.leafLast = this.leafRowid(p, p.nCells - 1);
         }
-        return undefined;
+        return this.searchLeaf(p, rowid);
       }
       // First cell whose key >= rowid: its left child holds every rowid <= key.
       while (lo < hi) {
@@ -147,6 +160,19 @@ export class Btree {
       }
       pgno = this.childAt(p, lo);
     }
+  }
+
+  private searchLeaf(p: BtreePage, rowid: number | bigint): TableCell | undefined {
+    let lo = 0;
+    let hi = p.nCells;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const c = cmpRowid(this.leafRowid(p, mid), rowid);
+      if (c === 0) return this.tableLeafCell(p, mid, this.found);
+      if (c < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return undefined;
   }
 
   /** Every leaf cell in rowid order (or reverse); rowids must strictly increase. */
