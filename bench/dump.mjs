@@ -4,6 +4,7 @@
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { ensureStore, median, nodeCli, OUT, ROOT, size, timed } from './lib.mjs';
 
 const { values } = parseArgs({
@@ -18,13 +19,22 @@ const store = ensureStore(`jobs${values.jobs}`, ['--jobs', values.jobs, '--seed'
 const out = join(OUT, `dump.${values.format}`);
 const runs = [];
 let keys = 0;
+// This VM's speed drifts by tens of percent from one minute to the next: a fixed
+// single-threaded workload timed just before each run shows how fast the machine is then.
+const probe = new Uint8Array(256 << 20).fill(7);
+function machineSpeed() {
+  const t0 = performance.now();
+  createHash('sha1').update(probe).digest();
+  return probe.length / 1e6 / ((performance.now() - t0) / 1000);
+}
 for (let i = 0; i < Number(values.runs); i++) {
   rmSync(out, { force: true });
+  const speed = machineSpeed();
   const argv = [...nodeCli(join(ROOT, 'dist/cli/flux-dump.js')), '--store', store, '--checkpoint', ...values.extra.split(' ').filter(Boolean), out];
   const r = timed(argv);
   keys = Number(/archived (\d+) keys\n/.exec(r.stderr)?.[1]);
   runs.push(r);
-  console.error(`run ${i + 1}: ${r.wall.toFixed(2)} s, peak RSS ${r.rssMiB.toFixed(0)} MiB`);
+  console.error(`run ${i + 1}: ${r.wall.toFixed(2)} s, ${r.cpu.toFixed(2)} CPU s, peak RSS ${r.rssMiB.toFixed(0)} MiB (machine check just before: sha1 ${speed.toFixed(0)} MB/s)`);
 }
 const wall = median(runs.map((r) => r.wall));
 const bytes = size(out);

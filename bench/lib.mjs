@@ -10,11 +10,13 @@ export const OUT = join(ROOT, 'bench/out');
 /** Run argv, return { wall (s), rssMiB, stderr }; throws on failure. */
 export function timed(argv, opts = {}) {
   const t0 = performance.now();
-  const r = spawnSync('/usr/bin/time', ['-f', 'RSS=%M', ...argv], { encoding: 'utf8', maxBuffer: 1 << 28, ...opts });
+  const r = spawnSync('/usr/bin/time', ['-f', 'RSS=%M CPU=%U+%S', ...argv], { encoding: 'utf8', maxBuffer: 1 << 28, ...opts });
   const wall = (performance.now() - t0) / 1000;
   if (r.status !== 0) throw new Error(`${argv.join(' ')} failed (${r.status}): ${r.stderr}`);
   const m = /RSS=(\d+)/.exec(r.stderr);
-  return { wall, rssMiB: m ? Number(m[1]) / 1024 : NaN, stderr: r.stderr, stdout: r.stdout };
+  const c = /CPU=([\d.]+)\+([\d.]+)/.exec(r.stderr);
+  const cpu = c ? Number(c[1]) + Number(c[2]) : NaN;
+  return { wall, cpu, rssMiB: m ? Number(m[1]) / 1024 : NaN, stderr: r.stderr, stdout: r.stdout };
 }
 
 /** Generate a job store once and reuse it. */
