@@ -181,7 +181,6 @@ export class SqliteStore implements ContentStore {
   ): void {
     const table = this.#digests();
     const size = DIGEST_SIZE[this.hashType];
-    const hash = this.hashType;
     // No view or closure per blob: digest i is digests[i * size ..], and its blobref is
     // only ever formatted for an error message.
     const visit = (i: number, rowid: number) => {
@@ -200,7 +199,7 @@ export class SqliteStore implements ContentStore {
     let m = 0;
     for (let i = 0; i < count; i++) {
       const slot = table.first(DigestTable.prefix(digests, i * size));
-      if (slot < 0) failed(i, missing(formatBlobref(hash, digests.subarray(i * size, (i + 1) * size))));
+      if (slot < 0) failed(i, missing(this.#refAt(digests, i * size)));
       else order[m++] = table.rowidAt(slot) * MAX_BATCH + i;
     }
     const sorted = order.subarray(0, m).sort();
@@ -241,12 +240,12 @@ export class SqliteStore implements ContentStore {
     return usable ? table : null;
   }
 
-  /** The blob whose digest is `digest`: through the digest table, else the index b-tree. */
+  /** The blob whose digest is digests[at ..]: through the digest table, else the index b-tree. */
   #find(table: DigestTable | null, digests: Uint8Array, at: number): Uint8Array | undefined {
     return table ? this.#findInTable(table, digests, at) : this.#findInIndex(digests, at);
   }
 
-  /** The blob whose digest is `digest`, trying each row the table has for its prefix. */
+  /** The blob whose digest is digests[at ..], trying each row the table has for its prefix. */
   #findInTable(table: DigestTable, digests: Uint8Array, at: number): Uint8Array | undefined {
     const prefix = DigestTable.prefix(digests, at);
     for (let slot = table.first(prefix); slot >= 0; slot = table.next(prefix, slot)) {
@@ -264,7 +263,7 @@ export class SqliteStore implements ContentStore {
   }
 
   /**
-   * Finds the object column of row `rowid` if that row's hash is `digest`: true, and
+   * Finds the object column of row `rowid` if that row's hash is digests[at ..]: true, and
    * #hit* describe it (fields, not a result object per blob).
    */
   #locate(digests: Uint8Array, at: number, rowid: number): boolean {
@@ -300,7 +299,7 @@ export class SqliteStore implements ContentStore {
   }
 
   /**
-   * The blob in row `rowid` if that row's hash is `digest` (else undefined), decoded
+   * The blob in row `rowid` if that row's hash is digests[at ..] (else undefined), decoded
    * straight from the record: no column but the object is ever copied.
    */
   #readObject(digests: Uint8Array, at: number, rowid: number): Uint8Array | undefined {

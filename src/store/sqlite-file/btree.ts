@@ -136,6 +136,7 @@ export class Btree {
     const last = this.leaf;
     // Rowids between a leaf's first and last can only be in that leaf.
     if (last !== null && last.live && this.leafRoot === root && cmpRowid(rowid, this.leafFirst) >= 0 && cmpRowid(rowid, this.leafLast) <= 0) {
+      this.pager.lastPage = last.pgno; // a malformed cell is blamed on this page
       return this.searchLeaf(last, rowid);
     }
     let pgno = root;
