@@ -20,7 +20,8 @@ const out = join(OUT, `dump.${values.format}`);
 const runs = [];
 let keys = 0;
 // This VM's speed drifts by tens of percent from one minute to the next: a fixed
-// single-threaded workload timed just before each run shows how fast the machine is then.
+// single-threaded workload timed just before each run shows how fast one core is then.
+// It misses spells that only slow two busy threads; the CPU seconds per run show those.
 const probe = new Uint8Array(256 << 20).fill(7);
 function machineSpeed() {
   const t0 = performance.now();
