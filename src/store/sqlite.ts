@@ -134,9 +134,7 @@ export class SqliteStore implements ContentStore {
    */
   loadDigestsSync(digests: Uint8Array, count: number): (Uint8Array | Error)[] {
     const out = new Array<Uint8Array | Error>(count);
-    const size = this.digestSize;
-    this.#loadSorted(digests, count, (i, err) => (out[i] = err), (i, rowid, table) => {
-      const at = i * size;
+    this.#loadSorted(digests, count, (i, err) => (out[i] = err), (i, at, rowid, table) => {
       const blob = (rowid > 0 ? this.#readObject(digests, at, rowid) : undefined) ?? this.#find(table, digests, at);
       out[i] = blob ?? missing(this.#refAt(digests, at));
     });
@@ -152,9 +150,7 @@ export class SqliteStore implements ContentStore {
     const start = new Uint32Array(count);
     const end = new Uint32Array(count);
     const errors = new Array<Error | undefined>(count);
-    const size = this.digestSize;
-    this.#loadSorted(digests, count, (i, err) => (errors[i] = err), (i, rowid, table) => {
-      const at = i * size;
+    this.#loadSorted(digests, count, (i, err) => (errors[i] = err), (i, at, rowid, table) => {
       start[i] = arena.used;
       if (rowid > 0 && this.#readObjectInto(digests, at, rowid, arena) >= 0) {
         end[i] = arena.used;
@@ -171,21 +167,22 @@ export class SqliteStore implements ContentStore {
 
   /**
    * The core of both batch loads: each digest's row in rowid order (`rowid` 0 when the
-   * store has no digest table), `found` to read it; an error goes to `failed`.
+   * store has no digest table), `found` to read it (digest i is digests[at ..]); an
+   * error goes to `failed`.
    */
   #loadSorted(
     digests: Uint8Array,
     count: number,
     failed: (i: number, err: Error) => void,
-    found: (i: number, rowid: number, table: DigestTable | null) => void,
+    found: (i: number, at: number, rowid: number, table: DigestTable | null) => void,
   ): void {
     const table = this.#digests();
-    const size = DIGEST_SIZE[this.hashType];
+    const size = this.digestSize;
     // No view or closure per blob: digest i is digests[i * size ..], and its blobref is
     // only ever formatted for an error message.
     const visit = (i: number, rowid: number) => {
       try {
-        found(i, rowid, table);
+        found(i, i * size, rowid, table);
       } catch (err) {
         failed(i, err as Error);
       }

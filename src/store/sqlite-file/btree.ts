@@ -142,8 +142,6 @@ export class Btree {
     let pgno = root;
     for (let depth = 0; ; depth++) {
       const p = this.tablePage(pgno, depth);
-      let lo = 0;
-      let hi = p.nCells;
       if (p.leaf) {
         if (p.nCells > 0) {
           this.leaf = p;
@@ -154,6 +152,8 @@ export class Btree {
         return this.searchLeaf(p, rowid);
       }
       // First cell whose key >= rowid: its left child holds every rowid <= key.
+      let lo = 0;
+      let hi = p.nCells;
       while (lo < hi) {
         const mid = (lo + hi) >>> 1;
         if (cmpRowid(this.interiorKey(p, mid), rowid) < 0) lo = mid + 1;
