@@ -10,8 +10,9 @@
  *   putDigested content.store ... (content-backing.store on rank 0 with --no-cache);
  *               resolves when the broker has answered for all of them
  *   --key:        drain(), commit(key, rootref) = kvs.commit, then flush() = content.flush
- *   --checkpoint: flush() = content.flush, then putCheckpoint() = content.checkpoint-put
- *                 (content-backing.checkpoint-put with --no-cache)
+ *   --checkpoint: putCheckpoint() = content.checkpoint-put (content-backing.checkpoint-put
+ *                 with --no-cache), then flush() = content.flush: without a backing store
+ *                 the checkpoint is refused first, with the broker's own reason
  *   --no-cache: no content.flush (content-backing.store wrote through already)
  */
 import { formatBlobref, type HashType } from '../blobref.js';
@@ -27,6 +28,8 @@ export interface LiveRestoreOptions extends BrokerStoreOptions {
 interface Queued {
   digest: Uint8Array;
   blob: Uint8Array;
+  /** The key whose value this is (named when its store fails); none for directories. */
+  key: string | undefined;
 }
 
 const DEFAULT_MAXREQS = 256;
@@ -76,12 +79,12 @@ export class LiveRestoreTarget {
    * every one of them (the caller may then reuse the blobs); rejects with the first
    * failure, or when a digest the broker returns is not ours.
    */
-  putDigested(digests: Uint8Array, blobs: readonly Uint8Array[]): Promise<void> {
+  putDigested(digests: Uint8Array, blobs: readonly Uint8Array[], keys?: readonly string[]): Promise<void> {
     if (digests.length !== blobs.length * this.#digestSize) {
       return Promise.reject(new FluxError(`putDigested: ${digests.length} digest bytes for ${blobs.length} blobs`, 'EINVAL'));
     }
     for (let i = 0; i < blobs.length; i++) {
-      this.#queue.push({ digest: digests.subarray(i * this.#digestSize, (i + 1) * this.#digestSize), blob: blobs[i]! });
+      this.#queue.push({ digest: digests.subarray(i * this.#digestSize, (i + 1) * this.#digestSize), blob: blobs[i]!, key: keys?.[i] });
     }
     this.#pump();
     return this.drain();
@@ -92,7 +95,7 @@ export class LiveRestoreTarget {
       const q = this.#queue[this.#qhead]!;
       this.#queue[this.#qhead++] = undefined as unknown as Queued;
       this.#inflight++;
-      this.store.store(q.blob).then(
+      this.store.store(q.blob, q.key).then(
         (ref) => this.#stored(q, ref),
         (err: unknown) => this.#failed(err),
       );

@@ -171,13 +171,17 @@ export class BrokerStore implements WritableContentStore {
     );
   }
 
-  /** One blob in; its blobref (from the digest the broker computed). */
-  async store(blob: Uint8Array): Promise<string> {
+  /**
+   * One blob in; its blobref (from the digest the broker computed). A failure names
+   * `key` when the blob is a key's value, as flux-restore words it.
+   */
+  async store(blob: Uint8Array, key?: string): Promise<string> {
     let m: FluxMessage;
     try {
       m = await this.client.request(this.#storeTopic, blob.length > 0 ? blob : undefined, this.#contentNode);
     } catch (err) {
-      throw new FluxError(`error storing a blob of ${blob.length} bytes: ${messageOf(err)}`, codeOf(err));
+      const what = key !== undefined ? `blob for ${key}` : `a blob of ${blob.length} bytes`;
+      throw new FluxError(`error storing ${what}: ${messageOf(err)}`, codeOf(err));
     }
     const digest = m.payload ?? EMPTY;
     const hash: HashType | undefined = digest.length === DIGEST_SIZE.sha1 ? 'sha1' : digest.length === DIGEST_SIZE.sha256 ? 'sha256' : undefined;
@@ -242,7 +246,8 @@ export class BrokerStore implements WritableContentStore {
     try {
       body = parseJsonPayload((await this.client.request('kvs.commit', payload)).payload, 'kvs.commit');
     } catch (err) {
-      throw new FluxError(`error committing ${key} to the KVS: ${messageOf(err)}`, codeOf(err));
+      // flux-restore's words (scripts grep for them)
+      throw new FluxError(`error updating ${key}: ${messageOf(err)}`, codeOf(err));
     }
     const r = body as { rootref?: unknown; rootseq?: unknown };
     return { rootref: typeof r.rootref === 'string' ? r.rootref : '', rootseq: typeof r.rootseq === 'number' ? r.rootseq : 0 };

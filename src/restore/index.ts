@@ -10,7 +10,7 @@
  *
  * Live (LiveRestoreTarget): the same blobs go out as content.store requests, the hash is
  * the instance's (attr.get content.hash), and the end is flux-core's: --checkpoint =
- * content.flush then checkpoint-put (open refuses while the KVS runs); --key = kvs.commit
+ * checkpoint-put then content.flush (open refuses while the KVS runs); --key = kvs.commit
  * of the root dirref at KEY, then content.flush. --no-cache writes through
  * content-backing.* and skips the flush.
  *
@@ -165,17 +165,18 @@ export async function restore(o: RestoreOptions): Promise<RestoreResult> {
     const digester = getDigester(t.hashType);
     const ds = digester.digestSize;
     /** Hash and store blobs, at most maxreqs per store call; their digests, concatenated. */
-    const storeBlobs = async (blobs: Uint8Array[]): Promise<Uint8Array> => {
+    /** `keys`: whose values the blobs are (a live store failure names the key). */
+    const storeBlobs = async (blobs: Uint8Array[], keys?: string[]): Promise<Uint8Array> => {
       if (blobs.length <= maxreqs) {
         const digests = digester.digestMany(blobs);
-        await t.putDigested(digests, blobs);
+        await t.putDigested(digests, blobs, keys);
         return digests;
       }
       const all = new Uint8Array(blobs.length * ds);
       for (let start = 0; start < blobs.length; start += maxreqs) {
         const group = blobs.slice(start, start + maxreqs);
         const digests = digester.digestMany(group);
-        await t.putDigested(digests, group);
+        await t.putDigested(digests, group, keys?.slice(start, start + maxreqs));
         all.set(digests, start * ds);
       }
       return all;
@@ -189,6 +190,7 @@ export async function restore(o: RestoreOptions): Promise<RestoreResult> {
     for await (const batch of archive.entries) {
       // 1. keys checked and value blobs gathered, in archive order
       const blobs: Uint8Array[] = [];
+      const blobKeys: string[] | undefined = live ? [] : undefined;
       parts.length = batch.length;
       for (let i = 0; i < batch.length; i++) {
         const entry = batch[i]!;
@@ -197,10 +199,11 @@ export async function restore(o: RestoreOptions): Promise<RestoreResult> {
         parts[i] = keyComponents(entry.path, where);
         if (entry.type === 'file' && !overLimit(entry.size, limits) && entry.data.length >= BLOBREF_MAX_STRING_SIZE) {
           blobs.push(entry.data);
+          blobKeys?.push(entry.path);
         }
       }
       // 2. blobs hashed and handed to the store
-      const digests = blobs.length > 0 ? await storeBlobs(blobs) : undefined;
+      const digests = blobs.length > 0 ? await storeBlobs(blobs, blobKeys) : undefined;
       // 3. tree objects put in archive order: a later entry for a key wins
       let r = 0;
       for (let i = 0; i < batch.length; i++) {
@@ -232,15 +235,21 @@ export async function restore(o: RestoreOptions): Promise<RestoreResult> {
     const timestamp = maxMtime > 0 ? maxMtime : (o.now ?? (() => Date.now() / 1000))();
     let committed: RestoreResult['committed'];
     if (o.checkpoint) {
-      await t.flush(); // live: content.flush (nothing with --no-cache)
+      const ckpt = { version: 1, rootref, sequence: 0, timestamp };
+      // Offline: blobs durable before the checkpoint that names them. Live, as flux-core:
+      // the checkpoint first (a broker without backing store refuses it with its reason),
+      // then content.flush (nothing with --no-cache).
+      if (!liveTarget) await t.flush();
       p.end();
       if (!quiet) p.message(`writing snapshot ${shortBlobref(rootref)} to checkpoint for next KVS start`);
-      await t.putCheckpoint({ version: 1, rootref, sequence: 0, timestamp });
+      await t.putCheckpoint(ckpt);
+      if (liveTarget) await t.flush();
     } else {
       // --key (live only, checked above): commit first, then flush, as flux-core does.
+      p.end();
+      if (!quiet) p.message(`writing snapshot ${shortBlobref(rootref)} to KVS key '${o.key!}'`);
       committed = await liveTarget!.commit(o.key!, rootref);
       await liveTarget!.flush();
-      p.end();
     }
     return {
       rootref,

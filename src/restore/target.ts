@@ -22,7 +22,7 @@ export interface RestoreTarget {
    * Store blobs with digests computed by the caller (concatenated, in order). The blobs
    * may be reused once this returns (or its promise resolves).
    */
-  putDigested(digests: Uint8Array, blobs: readonly Uint8Array[]): void | Promise<void>;
+  putDigested(digests: Uint8Array, blobs: readonly Uint8Array[], keys?: readonly string[]): void | Promise<void>;
   /** content.sqlite only: rows already compressed (sqliteSize/sqliteObject), e.g. on another thread. */
   putEncoded?(digests: Uint8Array, sizes: Int32Array, objects: readonly (Uint8Array | null)[]): void;
   /** Make every blob stored so far durable. */
