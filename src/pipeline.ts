@@ -77,7 +77,7 @@ async function compressionFilter(name: FilterName, threads?: number): Promise<Tr
  * deflating on the worker pool) works on several batches while the walk produces the
  * next; its chunks still go out strictly in call order. Bounded: each pending write
  * holds one walk batch (at most ~4 MiB of values) plus its compressed result; 8 keep
- * 2 x 4 workers busy, more than the main thread's walk can feed here.
+ * 2 x 4 workers busy, more than the main thread's walk can feed.
  */
 const MAX_PENDING_WRITES = 8;
 

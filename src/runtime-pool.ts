@@ -8,9 +8,9 @@
  * Atomics.wait() and, once woken, takes the task with receiveMessageOnPort(); under Deno's
  * node:worker_threads the task can already be queued for the port's 'message' event
  * instead, which never fires while the thread sleeps in Atomics.wait(). The dump then
- * hangs with every worker in a futex wait and 0 bytes written (4 of 10 `.tar.bz2` dumps of
- * a 17 MB tar, Deno 2.9.6, piscina 5.3.2). With atomics disabled, tasks travel by
- * MessagePort events alone: 0 hangs in 30 runs, and no slower (bench/results/deno.md).
+ * hangs with every worker in a futex wait and 0 bytes written (often, on `.tar.bz2` dumps
+ * under Deno 2.9.6 with piscina 5.3.2). With atomics disabled, tasks travel by
+ * MessagePort events alone, which never hung and is no slower (BENCHMARKS.md, "Deno").
  */
 import { isDeno } from './runtime.js';
 

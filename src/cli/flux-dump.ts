@@ -11,7 +11,8 @@
  * allocates little per key, so a smaller nursery costs no CPU, and it takes 40-70 MiB
  * off the peak RSS of a large dump. MALLOC_ARENA_MAX=2 keeps glibc from giving each
  * thread (walk, load thread, compression workers, libuv) its own malloc arena: ~20 MiB
- * less at the peak of a 1M-key .tar.gz dump, no measurable speed (BENCHMARKS.md, "Scale").
+ * less at the peak of a 1M-key .tar.gz dump, no measurable speed (BENCHMARKS.md, "Scale
+ * and memory").
  * UV_THREADPOOL_SIZE=6: gzip members compress on libuv's pool (4 at once, see
  * compress/chunked.ts) beside the archive's file writes, which must not queue behind them.
  */

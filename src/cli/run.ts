@@ -39,7 +39,7 @@ export function errorLine(prog: string, message: string): void {
 }
 
 /**
- * stdio descriptors whose terminal went away (EIO after a hangup: a dropped ssh session).
+ * stdio descriptors whose terminal went away (EIO after a hangup: a dropped ssh connection).
  * Progress to a dead stderr is dropped and the dump goes on: the archive matters more.
  */
 const brokenTerminals = new Set<number>();

@@ -4,7 +4,7 @@
  * one block (at most 900 kB of BWT data, the compressed block, and its output), and checks
  * every block CRC and every stream CRC.
  *
- * Why not a library: unbzip2-stream (the streaming reader on npm) decodes at ~5 MB/s here,
+ * Why not a library: unbzip2-stream (the streaming reader on npm) decodes at ~5 MB/s,
  * pushing every output byte through a callback into a JS array; @foxglove/wasm-bz2 and
  * bzip2-wasm decode whole buffers only and need the output size up front. This decoder
  * keeps its state in typed arrays; unbzip2-stream stays as the independent test oracle.

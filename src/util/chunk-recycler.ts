@@ -5,7 +5,7 @@
  *
  * Why: a dump emitted a fresh 1 MiB buffer per chunk, and every fresh buffer costs a
  * zero-fill and page faults (system time of the 100,000-job dump: 3.6-5.6 s before,
- * 2.2-3.4 s after, in a paired A/B). Dropped chunks are also freed only when V8 next
+ * 2.2-3.4 s after; BENCHMARKS.md). Dropped chunks are also freed only when V8 next
  * collects, after tens of MiB of external memory: glibc's main heap at the peak of a
  * 1M-key .tar.gz dump went from 147 to 119 MiB (peak RSS moved less: other threads').
  *

@@ -30,9 +30,9 @@ export interface Digester {
  * Smallest blob routed to node:crypto instead of the WASM batch, per hash: where the WASM
  * batch's time per blob (copy in + hash) meets createHash's (a fixed ~2-2.5 us per call,
  * then SHA-NI speed). Measured with `node --expose-gc bench/hash-crossover.mjs` (numbers in
- * bench/results/wasm.md): sha1 breaks even at 3-4 KiB (node:crypto/WASM time per blob
- * 1.18 and 0.85 at 4096 B in two runs, 0.77-0.82 at 6144 B), sha256 at 768 B-1 KiB
- * (1.25-1.27 at 768 B, 0.65-0.84 at 1024 B). The cost is flat near the crossover, so
+ * bench/results/wasm.md): sha1 breaks even at 3-6 KiB (node:crypto/WASM time per blob
+ * 0.85-1.18 at 4096 B, under 0.82 at 6144 B), sha256 at 768 B-1 KiB (1.25 and more at
+ * 768 B, 0.84 and less at 1024 B). The cost is flat near the crossover, so
  * these need not be exact.
  */
 export const CRYPTO_MIN_BYTES: Record<HashType, number> = { sha1: 4096, sha256: 1024 };

@@ -3,7 +3,7 @@
  *
  * Raw deflate: node:zlib where it exists (Node, Deno), else fflate (browsers). For KVS
  * values (100-2000 bytes) the cost of `deflateRawSync` is mostly setting up and tearing
- * down a zlib stream per call (~45k calls/s here), so the default codec keeps ONE zlib
+ * down a zlib stream per call (~45k calls/s), so the default codec keeps ONE zlib
  * stream and resets it between members (~70k/s, the speed of zlib itself). That reuses
  * node's internal handle (`_handle.writeSync`, the call `deflateRawSync` makes itself);
  * it is feature-detected and self-tested at load, and anything unexpected falls back to

@@ -3,8 +3,8 @@
  * descriptor) and the deflated or stored data; at the end the central directory, zip64
  * end records when counts, sizes or offsets need them, and the end record.
  *
- * Written record by record rather than through @zip.js/zip.js (about 1,000 entries/s
- * here: one stream per entry) or fflate's Zip (no zip64: the entry count wraps past
+ * Written record by record rather than through @zip.js/zip.js (under 1,000 entries/s:
+ * one stream per entry) or fflate's Zip (no zip64: the entry count wraps past
  * 65,535). Symlinks are Unix symlinks (st_mode in the external attributes, host Unix,
  * target stored) so unzip and bsdtar recreate them; mtime goes in the DOS fields and
  * exactly, in UTC, in the UT extra; uid/gid in the ux extra; non-ASCII names set the
@@ -76,7 +76,7 @@ export interface ZipOptions {
   /**
    * Raw-deflate all members of one write() at once (in order), e.g. as one worker-pool
    * task: per-member hand-offs cost more than deflating a KVS value (node's async
-   * zlib, one threadpool job per member, ran ~40x slower than the inline codec here).
+   * zlib, one threadpool job per member, ran ~40x slower than the inline codec).
    * Takes precedence over `deflateRaw`.
    */
   deflateRawBatch?: BatchCompressor;
@@ -99,7 +99,7 @@ export interface ZipPoolOptions {
 }
 
 /**
- * Defaults of ZipPoolOptions. The inline codec deflates KVS values at ~50 MB/s here
+ * Defaults of ZipPoolOptions. The inline codec deflates KVS values at ~50 MB/s per core
  * (bench/zip.mjs), so 4 MiB is ~0.08 s of work: an archive that small is done before
  * workers would have started (0.1-0.4 s), and one that grows past it has them warm by
  * then (prewarmed at 2 MiB). 16 KiB is ~0.3 ms inline, a few task hand-offs.

@@ -1,6 +1,6 @@
 /**
  * Page access for a read-only database: positioned reads (pread) from the main file, or
- * from the WAL for pages it holds newer committed images of, behind a bounded LRU cache
+ * from the WAL for pages it holds newer committed images of, behind a bounded CLOCK cache
  * of parsed b-tree pages. Overflow chains bypass the cache (a multi-MB blob would evict
  * the hot top of every b-tree) and are read in runs of consecutive pages.
  */
