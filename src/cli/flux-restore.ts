@@ -9,9 +9,9 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { FluxError } from '../errors.js';
 import { restore } from '../restore/index.js';
-import { stopWritersAndRemoveTemporaries } from '../restore/temporaries.js';
+import { removeTemporaries, stopWritersAndRemoveTemporaries } from '../restore/temporaries.js';
 import { formatHelp, UsageError } from './args.js';
-import { installSignalCleanup, writeStderr } from './run.js';
+import { installSignalCleanup, runMain, writeStderr } from './run.js';
 import { normaliseRestoreArgs, RESTORE_OPTIONS, RESTORE_USAGE } from './restore-args.js';
 
 const PROG = 'flux-restore';
@@ -61,12 +61,5 @@ if (invokedDirectly()) {
   // A signal removes the store being built and any spool, says so in one line, and
   // exits 128+signal; an existing store keeps its previous checkpoint as the newest.
   installSignalCleanup(PROG, stopWritersAndRemoveTemporaries);
-  main(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    () => {
-      process.exitCode = 1;
-    },
-  );
+  runMain(PROG, (argv) => main(argv), removeTemporaries);
 }

@@ -1,10 +1,20 @@
 /**
  * Process plumbing shared by the CLIs: one-line errors (never a stack trace), exit
- * codes, and removal of temporaries when a signal ends the run.
+ * codes, removal of temporaries, and the one place that decides a run's exit status.
  *
  * Exit codes: 0 done, 1 error, 128+N when signal N ended the run (SIGINT 130,
  * SIGTERM 143, SIGHUP 129), and 141 (128+SIGPIPE) when the reader of standard output
  * went away: silently, as a C program killed by SIGPIPE would end.
+ *
+ * Why one owner: Flux's shutdown links `dump/RESTORE` to an archive when flux dump exits
+ * 0, and the next start truncates the store and restores from it. A run that ended
+ * without having finished must therefore never exit 0, whatever part of it (walk, load
+ * thread, compression pool, libuv writes, fsync, rename) failed or went quiet. Every
+ * part reports into main()'s promise; runMain() alone turns that into the exit status,
+ * keeps the event loop alive until it has settled (parts that wind down on unref'd
+ * handles, such as a worker being terminated, would otherwise let Node exit 0 with the
+ * promise still pending), and turns any other way out (an exception nobody caught, a
+ * drained event loop) into exit 1 with one line.
  */
 import { closeSync, unlinkSync } from 'node:fs';
 import { FluxError } from '../errors.js';
@@ -93,11 +103,12 @@ export function installSignalCleanup(prog: string, ...cleanups: (() => void | Pr
     process.on(sig, () => {
       if (exiting) return;
       exiting = true;
+      outcome.decide(128 + num);
       removeTemporaries();
       // A cleanup may first stop a thread that is still creating temporaries.
       void Promise.allSettled(cleanups.map(async (cleanup) => cleanup())).then(() => {
         errorLine(prog, `interrupted by ${sig}`);
-        process.exit(128 + num);
+        process.exit(outcome.code);
       });
     });
   }
@@ -117,15 +128,65 @@ export function reportFailure(prog: string, err: unknown): number {
   return 1;
 }
 
-/** Run a CLI main; errors are reported by reportFailure(), temporaries removed. */
-export function runMain(prog: string, main: (argv: readonly string[]) => Promise<number>): void {
+/**
+ * The exit status of this process, decided once: the first decision stands, except that
+ * a failure reported after a success wins (exiting non-zero is the safe side).
+ */
+class Outcome {
+  #code: number | undefined;
+
+  get decided(): boolean {
+    return this.#code !== undefined;
+  }
+
+  get code(): number {
+    return this.#code ?? 1;
+  }
+
+  decide(code: number): void {
+    if (this.#code === undefined || (this.#code === 0 && code !== 0)) this.#code = code;
+    process.exitCode = this.#code;
+  }
+}
+
+const outcome = new Outcome();
+
+/**
+ * Run a CLI main and own its outcome: the exit status is main's code once main has
+ * settled, and 1 (with one line saying so) for any other way the process could end.
+ * `cleanupSync` removes the command's own temporaries on those other ways out.
+ */
+export function runMain(prog: string, main: (argv: readonly string[]) => Promise<number>, cleanupSync?: () => void): void {
+  // Until main settles, something must hold the event loop open: see the module comment.
+  const keepAlive = setInterval(() => {}, 1 << 30);
+  const fail = (err: unknown) => {
+    removeTemporaries();
+    cleanupSync?.();
+    outcome.decide(reportFailure(prog, err));
+  };
+  process.on('uncaughtException', (err) => {
+    fail(err);
+    process.exit(outcome.code);
+  });
+  process.on('unhandledRejection', (err) => {
+    fail(err);
+    process.exit(outcome.code);
+  });
+  process.once('exit', () => {
+    if (outcome.decided) return;
+    removeTemporaries();
+    cleanupSync?.();
+    errorLine(prog, 'internal error: exiting before the run finished; its output is incomplete');
+    outcome.decide(1);
+  });
   main(process.argv.slice(2)).then(
     (code) => {
-      process.exitCode = code;
+      outcome.decide(code);
+      clearInterval(keepAlive);
     },
     (err: unknown) => {
-      removeTemporaries();
-      process.exitCode = reportFailure(prog, err);
+      fail(err);
+      clearInterval(keepAlive);
     },
   );
 }

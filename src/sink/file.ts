@@ -9,7 +9,7 @@ import { readdirSync, renameSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { FluxError } from '../errors.js';
 import { releaseChunk } from '../util/chunk-recycler.js';
-import { processAlive } from '../util/fs.js';
+import { fsyncPath, processAlive } from '../util/fs.js';
 import { AppendWriter } from './direct-writer.js';
 
 /** `.OUTFILE.PID.RANDOM.tmp`: hidden, and the PID tells a leftover from a live dump. */
@@ -89,6 +89,9 @@ export function fileSink(outfile: string): WritableStream<Uint8Array> {
           out.close();
           renameSync(tmp, outfile);
           liveTemporaries.delete(tmp);
+          // The rename is durable only once the directory is: Flux's next start may
+          // truncate its store and restore from this file.
+          fsyncPath(dirname(outfile));
         } catch (err) {
           discard();
           // The last staged bytes are written here: a failed write says so, as in write().

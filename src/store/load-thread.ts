@@ -175,6 +175,9 @@ export class LoadThread {
   }
 
   async close(): Promise<void> {
+    // An unref'd worker's exit does not hold the event loop: without this, a caller
+    // awaiting close() could see the process end first (and exit with no status set).
+    this.#worker.ref();
     await this.#worker.terminate();
   }
 }
