@@ -5,9 +5,15 @@
 // Usage: scripts/gen-store --out DIR/content.sqlite [--shape S] [--keys K | --jobs N]
 //                          [--seed S] [--hash sha1|sha256] [shape options]
 // Shapes (keys counted = archive entries):
-//   jobs     (default) real Flux job keys: 7 per job plus 4 top-level keys; --keys K
-//            makes whole jobs, at least K keys. --appends A (eventlog blobs, default 1),
-//            --size-factor F (value sizes x F)
+//   jobs     (default) production-shaped: real Flux job keys (7 per job plus 4 top-level
+//            keys) written as a running instance writes them, commit by commit: eventlogs
+//            of 10 blobs, guest namespaces, ~65% of the objects garbage (docs/generator.md).
+//            --keys K makes whole jobs, at least K keys. --running N (jobs at once, 32),
+//            --burst B (jobs submitted in the same ms, mean 2.5), --burst-gap G (ms
+//            between bursts; default from --jobs), --merge-ms M (primary commits
+//            merged within M ms, 0.3), --checkpoint-every C (5000 commits)
+//   flat     the same keys written once in tree order, one blob per value, no garbage:
+//            --appends A (eventlog blobs, default 1), --size-factor F (value sizes x F)
 //   wide     every key in one directory (--width W: W keys per directory)
 //   deep     paths of --depth D components (32), branching --fanout F ways (16)
 //   big      big values: --value-size default logn:256k:1, 256 keys per directory
@@ -32,7 +38,12 @@ const { values: v } = parseArgs({
     seed: { type: 'string', default: '1' },
     hash: { type: 'string', default: 'sha1' },
     appends: { type: 'string' },
-    'size-factor': { type: 'string', default: '1' },
+    'size-factor': { type: 'string' },
+    running: { type: 'string' },
+    burst: { type: 'string' },
+    'burst-gap': { type: 'string' },
+    'merge-ms': { type: 'string' },
+    'checkpoint-every': { type: 'string' },
     width: { type: 'string' },
     depth: { type: 'string' },
     fanout: { type: 'string' },
@@ -67,10 +78,19 @@ if (v.hash !== 'sha1' && v.hash !== 'sha256') fail(`--hash must be sha1 or sha25
 const common = { out: v.out, seed: num('seed'), hash: v.hash, timestamp: num('timestamp'), worker: v.inline ? false : v.worker ? true : undefined };
 let opts;
 try {
-  if (v.shape === 'jobs') {
+  const liveFlags = ['running', 'burst', 'burst-gap', 'merge-ms', 'checkpoint-every'];
+  if (v.shape !== 'jobs') for (const f of liveFlags) if (v[f] !== undefined) fail(`--${f} is for the jobs shape`);
+  if (v.shape === 'jobs' || v.shape === 'flat') {
     if (v.keys !== undefined && v.jobs !== undefined) fail('give --keys or --jobs, not both');
     const jobs = v.keys !== undefined ? jobsForKeys(num('keys')) : (num('jobs') ?? 200);
-    opts = { ...common, jobs, shape: { appends: num('appends') ?? 1, sizeFactor: num('size-factor') } };
+    if (v.shape === 'flat') opts = { ...common, jobs, shape: { appends: num('appends') ?? 1, sizeFactor: num('size-factor') ?? 1 } };
+    else {
+      for (const f of ['appends', 'size-factor']) if (v[f] !== undefined) fail(`--${f} is for --shape flat (the jobs shape's eventlogs grow by commits)`);
+      const live = { running: num('running'), burst: num('burst'), burstGapMs: num('burst-gap'), mergeMs: num('merge-ms'), checkpointEvery: num('checkpoint-every') };
+      for (const k of Object.keys(live)) if (live[k] === undefined) delete live[k];
+      if (live.running === 0 || (live.burst !== undefined && live.burst < 1) || live.checkpointEvery === 0) fail('--running and --checkpoint-every must be positive, --burst at least 1');
+      opts = { ...common, jobs, live };
+    }
   } else {
     if (v.jobs !== undefined) fail(`--jobs is for the jobs shape; use --keys with --shape ${v.shape}`);
     const synthetic = syntheticPreset(v.shape, num('keys') ?? 100000, {

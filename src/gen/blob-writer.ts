@@ -59,7 +59,7 @@ export class BlobWriter {
     if (!this.#recent.seen(digest)) this.#sink.add(digest, blob);
   }
 
-  finish(ckpt: Checkpoint): BlobStats {
+  finish(ckpt: Checkpoint | readonly Checkpoint[]): BlobStats {
     return { ...this.#sink.finish(ckpt), blobs: this.#blobs, bytes: this.#bytes };
   }
 

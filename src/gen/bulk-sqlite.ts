@@ -64,7 +64,7 @@ export interface RowSink {
    * pass views of memory that is not rewritten (slabs, transferred batches).
    */
   add(digest: Uint8Array, blob: Uint8Array): void;
-  finish(ckpt: Checkpoint): RowStats;
+  finish(ckpt: Checkpoint | readonly Checkpoint[]): RowStats;
   abort(): void;
 }
 
@@ -119,7 +119,7 @@ export class SqliteRows implements RowSink {
    * Write the rest, build the hash index, drop late duplicates, add the checkpoint and
    * give the schema Flux's exact form; the file is left in WAL mode, as Flux keeps it.
    */
-  finish(ckpt: Checkpoint): RowStats {
+  finish(ckpt: Checkpoint | readonly Checkpoint[]): RowStats {
     const t0 = performance.now();
     const db = this.#db;
     const params = this.#params;
@@ -133,7 +133,9 @@ export class SqliteRows implements RowSink {
     const lateDuplicates = this.#deleteDuplicates();
     // After the index, so sqlite_master lists the tables in Flux's order.
     db.exec(FLUX_CHECKPOINT_SQL);
-    db.prepare('INSERT INTO checkpt_v2 (value) VALUES (?)').run(formatCheckpoint(ckpt));
+    // Oldest first: the newest checkpoint has the highest id, as Flux reads them.
+    const insert = db.prepare('INSERT INTO checkpt_v2 (value) VALUES (?)');
+    for (const c of Array.isArray(ckpt) ? ckpt : [ckpt]) insert.run(formatCheckpoint(c));
     db.unsafeMode(true); // lifts SQLite's defensive flag for the schema rewrite only
     db.transaction(() => {
       db.pragma('writable_schema = ON');

@@ -4,7 +4,9 @@
  * stores. Keys arrive in tree order, so the tree is built bottom-up with only the open
  * path in memory, and rows are appended (bulk-sqlite.ts): memory stays flat at any size.
  *
- * Shapes: `jobs` (real Flux job keys, src/gen/jobs.ts) and the synthetic ones of
+ * Shapes: `jobs` (production-shaped: real Flux job keys written commit by commit, with
+ * the garbage a running instance leaves, src/gen/live.ts), `flat` (the same keys written
+ * once, in tree order, no garbage: src/gen/jobs.ts) and the synthetic ones of
  * src/gen/synthetic.ts: `wide`, `deep`, `big`, `appends`.
  */
 import type { HashType } from '../blobref.js';
@@ -12,6 +14,7 @@ import { encodeText, makeVal } from '../walk/treeobj.js';
 import { SqliteRows, type RowSink } from './bulk-sqlite.js';
 import { BlobWriter } from './blob-writer.js';
 import { WorkerRows } from './worker-rows.js';
+import { generateLive, LIVE_DEFAULTS, type LiveShape } from './live.js';
 import { generateJobBytes, topLevelValues, type GenValue, type JobShape } from './jobs.js';
 import { Slab } from './slab.js';
 import { compareKeys, SortedTreeBuilder } from './sorted-tree.js';
@@ -29,7 +32,7 @@ export const WORKER_MIN_KEYS = 200_000;
 /** Synthetic keys whose value blobs are hashed in one batch. */
 const KEY_BATCH = 64;
 
-export const SHAPES = ['jobs', 'wide', 'deep', 'big', 'appends'] as const;
+export const SHAPES = ['jobs', 'flat', 'wide', 'deep', 'big', 'appends'] as const;
 export type ShapeName = (typeof SHAPES)[number];
 
 interface GenCommon {
@@ -45,14 +48,20 @@ interface GenCommon {
    */
   worker?: boolean;
 }
+/** The `flat` shape: job keys written once in tree order. */
 export interface JobsGenOptions extends GenCommon {
   jobs: number;
   shape: JobShape;
 }
+/** The `jobs` shape: production-shaped, commit by commit (src/gen/live.ts). */
+export interface LiveGenOptions extends GenCommon {
+  jobs: number;
+  live: Partial<LiveShape>;
+}
 export interface SyntheticGenOptions extends GenCommon {
   synthetic: SyntheticShape;
 }
-export type GenOptions = JobsGenOptions | SyntheticGenOptions;
+export type GenOptions = JobsGenOptions | LiveGenOptions | SyntheticGenOptions;
 
 export interface GenResult {
   rootref: string;
@@ -91,7 +100,7 @@ export interface PresetOverrides {
  *   `flux kvs put --append` leaves an eventlog; 256 keys per directory.
  * The value size defaults to `appends` lines when appends > 1.
  */
-export function syntheticPreset(name: Exclude<ShapeName, 'jobs'>, keys: number, o: PresetOverrides = {}): SyntheticShape {
+export function syntheticPreset(name: Exclude<ShapeName, 'jobs' | 'flat'>, keys: number, o: PresetOverrides = {}): SyntheticShape {
   const appends = o.appends ?? (name === 'appends' ? 100 : 1);
   const defaultSize = appends > 1 ? String(appends * LINE_BYTES) : name === 'big' ? 'logn:256k:1' : 'logn:256:1';
   const shape: SyntheticShape = {
@@ -194,9 +203,16 @@ function addSynthetic(o: SyntheticGenOptions, sink: ValueSink): void {
 
 export function genStore(o: GenOptions): GenResult {
   const keys = 'synthetic' in o ? o.synthetic.keys : o.jobs * KEYS_PER_JOB + JOBS_TOP_KEYS;
-  const rows: RowSink = (o.worker ?? keys >= WORKER_MIN_KEYS) ? new WorkerRows(o.out) : new SqliteRows(o.out);
+  // A live store has ~10 objects per key: its rows weigh like a flat store's 10x keys.
+  const weight = 'live' in o ? 10 * keys : keys;
+  const rows: RowSink = (o.worker ?? weight >= WORKER_MIN_KEYS) ? new WorkerRows(o.out) : new SqliteRows(o.out);
   const w = new BlobWriter(rows, o.hash);
   try {
+    if ('live' in o) {
+      const r = generateLive(w, o.jobs, o.seed, { ...LIVE_DEFAULTS, ...o.live });
+      const st = w.finish(r.checkpoints);
+      return { rootref: r.rootref, keys: r.keys, blobs: st.blobs, bytes: st.bytes, rows: st.rows, indexMs: st.indexMs, finishMs: st.finishMs };
+    }
     const tree = new SortedTreeBuilder((blob) => w.put(blob));
     const sink = new ValueSink(w, tree);
     if ('synthetic' in o) addSynthetic(o, sink);

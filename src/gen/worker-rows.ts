@@ -33,7 +33,7 @@ export const SHARED_BYTES = ERROR_OFFSET + 4096;
 /** Messages to the worker. */
 export type WorkerMessage =
   | { type: 'rows'; batch: ArrayBuffer }
-  | { type: 'finish'; ckpt: Checkpoint }
+  | { type: 'finish'; ckpt: Checkpoint | readonly Checkpoint[] }
   | { type: 'abort' };
 
 export interface WorkerData {
@@ -152,7 +152,7 @@ export class WorkerRows implements RowSink {
     this.#worker.postMessage(msg, transfer);
   }
 
-  finish(ckpt: Checkpoint): RowStats {
+  finish(ckpt: Checkpoint | readonly Checkpoint[]): RowStats {
     this.#send();
     this.#post({ type: 'finish', ckpt });
     this.#waitWhile(CTL.state, (v) => v === STATE.running);
