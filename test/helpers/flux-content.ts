@@ -65,7 +65,23 @@ export interface Content {
 }
 
 export const BIG_SIZES = [70_000, 400_000, 1_500_000, 3_000_000];
-export const APPENDS = 30;
+export const APPENDS = 60;
+
+/** N commits, each appending a line to app.log and app.events (FLUX_KVS_APPEND). */
+const APPEND_PY = `
+import sys, flux
+import flux.constants as C
+from flux.core.inner import raw, ffi
+h = flux.Flux()
+for i in range(1, int(sys.argv[1]) + 1):
+    txn = raw.flux_kvs_txn_create()
+    raw.flux_kvs_txn_put(txn, C.FLUX_KVS_APPEND, b"app.log", ("line %d %s\\n" % (i, "x" * (i % 50))).encode())
+    raw.flux_kvs_txn_put(txn, C.FLUX_KVS_APPEND, b"app.events", ('{"seq":%d}\\n' % i).encode())
+    f = raw.flux_kvs_commit(h, ffi.NULL, 0, txn)
+    raw.flux_future_get(f, ffi.NULL)
+    raw.flux_future_destroy(f)
+    raw.flux_kvs_txn_destroy(txn)
+`;
 
 /**
  * Fill an instance the way a production one looks: a few hundred small values in
@@ -95,10 +111,9 @@ export function populate(inst: Instance, o: { jobs?: number; ns?: string } = {})
     inst.run(['kvs', 'put', '-r', `big.b${i}=-`], { input: noise(size, 1000 + i) });
     values.push(`big.b${i}`);
   }
-  // appends: each call adds one blob to both values (one commit)
-  for (let i = 1; i <= APPENDS; i++) {
-    inst.run(['kvs', 'put', '--append', `app.log=line ${i} ${noise(20 + (i % 50), i)}\n`, `app.events={"seq":${i}}\n`]);
-  }
+  // appends, as `flux kvs put --append` makes them (one commit per append, each adding a
+  // blob to the value's valref), from one process rather than one per append
+  inst.run(['python', '-c', APPEND_PY, String(APPENDS)]);
   values.push('app.log', 'app.events');
   inst.run(['kvs', 'namespace', 'create', ns]);
   const nsPut = Array.from({ length: 40 }, (_, i) => `n.k${i}=${i % 4 === 0 ? noise(200, 500 + i) : `nv${i}`}`);
