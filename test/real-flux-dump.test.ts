@@ -4,14 +4,31 @@
  * instance has stopped, compared byte for byte (see expectSameTar for the differences
  * flux-core's output is allowed).
  *
- * Every request type our dump sends reaches the real broker here, through a recording tap
- * (the restore side is in real-flux-restore.test.ts, the overlay in real-flux-multibroker):
- *   kvs.getroot                       "current root ..." (and "namespace ...")
- *   content.load                      every current-root and --checkpoint test
- *   content-backing.load (rank 0)     "--no-cache"
- *   content.checkpoint-get (rank 0)   "--checkpoint with the KVS unloaded"
- *   content-backing.checkpoint-get    "--checkpoint with the KVS unloaded" (--no-cache)
- *   state-machine.sd-notify           "--sd-notify"
+ * Every request type we send to a broker (src/broker/store.ts) reaches a real one in these
+ * tests, through a recording tap that notes the broker's answer; each file's "coverage"
+ * test checks its share. Request (nodeid) -> file: test.
+ *   kvs.getroot (any)                    dump: "equals flux dump at --maxreqs ...",
+ *                                        "a namespace other than primary";
+ *                                        restore: "with the KVS loaded" (answered ENOSYS
+ *                                        in "with the KVS unloaded")
+ *   content.load (any)                   dump: every current-root and --checkpoint test;
+ *                                        multibroker: through rank 3
+ *   content-backing.load (0)             dump: "--no-cache ..."; multibroker: "--checkpoint ..."
+ *   content.checkpoint-get (0)           dump: "the newest checkpoint, live ..."
+ *   content-backing.checkpoint-get (0)   dump: "the newest checkpoint, live ..." (--no-cache)
+ *   state-machine.sd-notify (any, no response)
+ *                                        dump: "--sd-notify ..."; restore: "flux kvs get
+ *                                        reads every key back ..." (--sd-notify)
+ *   attr.get content.hash (any)          restore: every restore
+ *   content.store (any)                  restore: "flux kvs get reads every key back ...";
+ *                                        multibroker: "restore --key through rank 3"
+ *   content-backing.store (0)            restore: "--no-cache writes through ..."
+ *   content.flush (0)                    restore: "flux kvs get reads every key back ...",
+ *                                        "with the KVS unloaded ..." (and refused in "--key:
+ *                                        committed, but the flush fails")
+ *   kvs.commit (any)                     restore: "flux kvs get reads every key back ..."
+ *   content.checkpoint-put (0)           restore: "with the KVS unloaded ..."
+ *   content-backing.checkpoint-put (0)   restore: "with the KVS unloaded ..." (--no-cache)
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';

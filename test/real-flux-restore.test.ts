@@ -3,17 +3,8 @@
  * of the same archive (flux-core's dump of production-like content): the same root
  * objects, every key read back with `flux kvs get`, and its error messages word for word.
  *
- * Every request type our restore sends reaches the real broker here, through a tap
- * (dump's are in real-flux-dump.test.ts):
- *   attr.get content.hash               every restore
- *   content.store                       "--key ..."
- *   content.flush (rank 0)              "--key ...", "--checkpoint with the KVS unloaded"
- *   kvs.commit                          "--key ..."
- *   state-machine.sd-notify             "--key ..." (--sd-notify)
- *   content-backing.store (rank 0)      "--no-cache ..."
- *   kvs.getroot (answered ENOSYS)       "--checkpoint with the KVS unloaded"
- *   content.checkpoint-put (rank 0)     "--checkpoint with the KVS unloaded"
- *   content-backing.checkpoint-put      "--checkpoint with the KVS unloaded" (--no-cache)
+ * Every request type our restore sends reaches the real broker here, through a tap: the
+ * list, with the test covering each, is at the top of real-flux-dump.test.ts.
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
