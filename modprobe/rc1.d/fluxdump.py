@@ -27,9 +27,11 @@ are followed; node from $FLUXDUMP_NODE, else from PATH), then ``flux-restore``
 on PATH.
 """
 
+import json
 import os
 import shlex
 import shutil
+import sqlite3
 import subprocess
 import syslog
 import time
@@ -88,6 +90,27 @@ def _offline_store(context):
     return Path(statedir) / "content.sqlite", None
 
 
+def _rootref(db):
+    """The newest checkpoint's rootref in content.sqlite DB, for the log line."""
+    try:
+        # immutable: read without locks or a -shm file (nothing writes it now)
+        conn = sqlite3.connect(f"file:{db}?immutable=1", uri=True)
+        try:
+            try:
+                row = conn.execute(
+                    "SELECT value FROM checkpt_v2 ORDER BY id DESC LIMIT 1"
+                ).fetchone()
+            except sqlite3.Error:
+                row = conn.execute(
+                    "SELECT value FROM checkpt WHERE key = 'kvs-primary'"
+                ).fetchone()
+        finally:
+            conn.close()
+        return json.loads(row[0])["rootref"]
+    except Exception:  # the line is informative only; the restore succeeded
+        return "unknown"
+
+
 def _fsync_dir(path):
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -142,6 +165,7 @@ def _restore_offline(context, cmd, db, dumpfile, dumplink):
         return
     for line in lines:  # e.g. blobs skipped by --size-limit
         _log(syslog.LOG_WARNING, line)
+    root = _rootref(new)
     # The old database's write-ahead log must not be applied to the new one.
     for stale in (Path(f"{db}-wal"), Path(f"{db}-shm")):
         if stale.exists():
@@ -153,7 +177,7 @@ def _restore_offline(context, cmd, db, dumpfile, dumplink):
     _log(
         syslog.LOG_INFO,
         f"content.restore: restored {dumpfile} offline into {db} "
-        f"in {time.monotonic() - t0:.2f}s",
+        f"in {time.monotonic() - t0:.2f}s (root {root})",
     )
 
 

@@ -53,14 +53,17 @@ export function fluxOk(args: string[], opts: SpawnSyncOptions & { env?: NodeJS.P
  * commands and everything else to the real flux. Put first on PATH, it stands in for
  * flux-core's builtins inside the instance's own rc scripts too (`exec -a flux` keeps
  * PATH as it is: flux-core prepends its own bin directory only when invoked by path).
+ * With `log`, each redirected command line is appended to that file.
  */
-export function wrapperDir(dir: string): string {
+export function wrapperDir(dir: string, opts: { log?: string } = {}): string {
   mkdirSync(dir, { recursive: true });
   const node = process.execPath;
+  // optional: a line per dump/restore it redirects, proving which command ran
+  const note = opts.log ? `echo "$*" >> '${opts.log}'; ` : '';
   const body = `#!/bin/bash
 case "$1" in
-  dump) shift; exec "${node}" "${DUMP_CLI}" "$@";;
-  restore) shift; exec "${node}" "${RESTORE_CLI}" "$@";;
+  dump) ${note}shift; exec "${node}" "${DUMP_CLI}" "$@";;
+  restore) ${note}shift; exec "${node}" "${RESTORE_CLI}" "$@";;
   *) exec -a flux "${FLUX}" "$@";;
 esac
 `;
