@@ -37,7 +37,8 @@ export function brokerSocket(args, env = process.env) {
  *   child_process reads the whole environment when --sd-notify runs systemd-notify: a
  *   list would break on a dependency update, and env is read-only input;
  * - sys: flux-dump only, uid and gid (archive entries carry the user's ids);
- * - ffi: flux-dump only, the @napi-rs/lzma addon (the .tar.xz compressor), nothing else;
+ * - ffi: flux-dump only, the @napi-rs/lzma addon (the native .tar.xz encoder), nothing
+ *   else; without it flux-dump uses the same encoder compiled to WebAssembly;
  * - run: systemd-notify only (--sd-notify);
  * - net: no network at all; only the broker's unix socket, when the run targets one.
  */

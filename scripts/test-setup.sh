@@ -41,3 +41,7 @@ if ! "$FLUX_PREFIX/bin/flux" version >/dev/null 2>&1; then
     exit 1
   fi
 fi
+
+# Both xz engines are tested: the native addon where npm skipped its binding (Node 20,
+# below the bindings' engines range) is installed here; the WASM one always ships.
+node scripts/xz-native.mjs >&2

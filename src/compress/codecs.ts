@@ -3,9 +3,11 @@
  * stream out. The chunked filters run these on the worker pool (worker.ts) and, for small
  * inputs, inline; concatenating their outputs gives a standard multi-member file.
  *
- * Every codec is loaded lazily and once per thread: the bzip2 WASM instance and the lzma
- * addon cost start-up time and memory that a gzip-only dump should not pay.
+ * Every codec is loaded lazily and once per thread: the bzip2 WASM instance and the xz
+ * encoder (native addon or WASM) cost start-up time and memory that a gzip-only dump
+ * should not pay.
  */
+import { FluxError } from '../errors.js';
 
 export type Codec = 'gzip' | 'bzip2' | 'xz';
 
@@ -198,17 +200,98 @@ export async function loadBzip2(): Promise<ChunkCompressor> {
 }
 
 /**
- * xz with @napi-rs/lzma (Rust lzma-rust2, prebuilt addon). `xz.compressSync` uses preset 6
- * with a CRC64 check, like `xz -6`; a test pins that it equals `XzCompressor({preset: 6})`.
- * It runs on the calling thread, unlike the Compressor class whose finish() hops to
- * another thread, so a pool worker is exactly one core.
+ * Which xz encoder runs: the native @napi-rs/lzma addon (Rust lzma-rust2, prebuilt per
+ * platform) where it loads, else the same encoder compiled to WebAssembly (xz-wasm.ts).
+ * Both write the same bytes. `auto` is the product's behaviour; the other two exist for
+ * tests and benchmarks.
  */
-export async function loadXz(): Promise<ChunkCompressor> {
+export type XzEngine = 'auto' | 'native' | 'wasm';
+
+/**
+ * The environment variable that forces an xz engine (`native` or `wasm`). An environment
+ * variable rather than an option because the choice has to reach the pool's worker
+ * threads, which inherit the environment and load their codec on their own.
+ */
+export const XZ_ENGINE_ENV = 'FLUXDUMP_XZ_ENGINE';
+
+export function xzEngineFromEnv(): XzEngine {
+  let v: string | undefined;
+  try {
+    v = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env[XZ_ENGINE_ENV];
+  } catch {
+    return 'auto'; // a runtime that denies reading the environment
+  }
+  if (v === undefined || v === '' || v === 'auto') return 'auto';
+  if (v === 'native' || v === 'wasm') return v;
+  throw new FluxError(`${XZ_ENGINE_ENV}=${v}: use native, wasm or auto`);
+}
+
+/**
+ * Under Deno, whether loading a native addon is allowed already: asking would put a
+ * permission prompt on the user's terminal, and the WASM engine needs no permission.
+ * Elsewhere always true.
+ */
+function ffiGranted(): boolean {
+  const deno = (globalThis as { Deno?: { permissions?: { querySync?(d: { name: 'ffi' }): { state: string } } } }).Deno;
+  const query = deno?.permissions?.querySync;
+  if (!query) return true;
+  return query.call(deno.permissions, { name: 'ffi' }).state === 'granted';
+}
+
+/**
+ * The native addon's compressor, or the reason it does not load: no binding installed for
+ * this platform and Node version, or (Deno) no --allow-ffi.
+ * `xz.compressSync` uses preset 6 with a CRC64 check, like `xz -6`; a test pins that it
+ * equals `XzCompressor({preset: 6})`. It runs on the calling thread, unlike the
+ * Compressor class whose finish() hops to another thread, so a pool worker is exactly
+ * one core.
+ */
+async function loadNativeXz(): Promise<ChunkCompressor> {
+  if (!ffiGranted()) throw new Error('xz: the native addon needs --allow-ffi under Deno');
   const { xz } = await import('@napi-rs/lzma');
   return (input) => {
     const out = xz.compressSync(input);
     return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
   };
+}
+
+async function loadWasmXz(): Promise<ChunkCompressor> {
+  const { loadXzWasm } = await import('./xz-wasm.js');
+  const { xz } = await loadXzWasm();
+  return (input) => {
+    const out = xz.compressSync(input);
+    return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+  };
+}
+
+/** The xz engine that `auto` resolves to in this thread, once known (tests, benchmarks). */
+let resolvedXzEngine: 'native' | 'wasm' | undefined;
+
+export async function loadXz(engine: XzEngine = xzEngineFromEnv()): Promise<ChunkCompressor> {
+  if (engine === 'wasm') return loadWasmXz();
+  if (engine === 'native') {
+    try {
+      return await loadNativeXz();
+    } catch (err) {
+      // The addon's loader reports every path it tried over many lines.
+      throw new FluxError(`${XZ_ENGINE_ENV}=native: the native xz encoder does not load: ${String((err as Error)?.message ?? err).split('\n')[0]}`);
+    }
+  }
+  try {
+    const native = await loadNativeXz();
+    resolvedXzEngine = 'native';
+    return native;
+  } catch {
+    const wasm = await loadWasmXz();
+    resolvedXzEngine = 'wasm';
+    return wasm;
+  }
+}
+
+/** The engine `auto` picks in this runtime (loads it if not loaded yet). */
+export async function autoXzEngine(): Promise<'native' | 'wasm'> {
+  if (!resolvedXzEngine) await loadXz('auto');
+  return resolvedXzEngine!;
 }
 
 const loaded = new Map<string, Promise<ChunkCompressor>>();
