@@ -134,7 +134,11 @@ def _restore_offline(context, cmd, db, dumpfile, dumplink):
         )
         return
     new = db.with_name(".fluxdump-restore.sqlite")
-    for leftover in (new, Path(f"{new}-wal"), Path(f"{new}-shm")):
+    # leftovers of a restore that was killed: ours, and flux-restore's private
+    # temporary file (.NAME.restore-PID) in which it builds NAME
+    stale = [new, Path(f"{new}-wal"), Path(f"{new}-shm")]
+    stale += db.parent.glob(f".{new.name}.restore-*")
+    for leftover in stale:
         if leftover.exists():
             leftover.unlink()
     hash_type = context.attr_get("content.hash") or "sha1"
