@@ -23,6 +23,7 @@ const store = ensureStore(`jobs${values.jobs}`, ['--jobs', values.jobs, '--seed'
 spawnSync('npx', ['tsc', '-p', join(ROOT, 'test/peer/tsconfig.json')], { cwd: ROOT, stdio: 'inherit' });
 const { BrokerStore } = await import(join(ROOT, 'dist/broker/store.js'));
 const { openStore } = await import(join(ROOT, 'dist/store/open.js'));
+const { loadBlob } = await import(join(ROOT, 'dist/store/source.js'));
 
 // Every blobref reachable from the checkpoint, in walk (FIFO) order.
 async function allRefs() {
@@ -37,7 +38,7 @@ async function allRefs() {
     if (seen.has(ref)) continue;
     seen.add(ref);
     refs.push(ref);
-    const text = dec.decode(s.loadSync(ref));
+    const text = dec.decode(await loadBlob(s, ref));
     if (text.startsWith('{"data":{')) for (const m of text.matchAll(/"(sha(?:1|256)-[0-9a-f]+)"/g)) queue.push(m[1]);
   }
   await s.close();

@@ -12,7 +12,7 @@ import { encodeMessage, FLAG_NORESPONSE, MSGTYPE_REQUEST, NODEID_ANY, payloadTex
 import { BrokerStore } from '../src/broker/store.js';
 import { FluxError, MissingBlobError } from '../src/errors.js';
 import { openStore } from '../src/store/open.js';
-import type { ContentStore } from '../src/store/source.js';
+import { loadBlob, type ContentStore } from '../src/store/source.js';
 import { BrokerPeer, ENOENT, ENOSYS, EPERM, type PeerOptions } from './peer/broker-peer.js';
 import { decodeChunks, loadCapture } from './peer/capture.js';
 import { SMALL } from './helpers/paths.js';
@@ -85,7 +85,7 @@ describe('connecting', () => {
     try {
       expect(s).toBeInstanceOf(BrokerStore);
       expect((s as BrokerStore).noCache).toBe(true);
-      expect(await s.load(SMALL_ROOT)).toEqual(offline.loadSync!(SMALL_ROOT));
+      expect(await s.load(SMALL_ROOT)).toEqual(await loadBlob(offline, SMALL_ROOT));
       expect(peer.requests().map((m) => m.topic)).toEqual(['content-backing.load']);
     } finally {
       await s.close();
@@ -384,7 +384,7 @@ async function allRefs(): Promise<string[]> {
     const ref = todo.pop()!;
     if (seen.has(ref)) continue;
     seen.add(ref);
-    const blob = offline.loadSync!(ref);
+    const blob = await loadBlob(offline, ref);
     const textOf = new TextDecoder().decode(blob);
     if (!textOf.startsWith('{"data"')) continue;
     for (const m of textOf.matchAll(/"(sha1-[0-9a-f]{40})"/g)) todo.push(m[1]!);

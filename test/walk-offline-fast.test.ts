@@ -10,6 +10,7 @@ import { MissingBlobError } from '../src/errors.js';
 import { DigestTable } from '../src/store/digest-table.js';
 import { BlobArena } from '../src/store/blob-arena.js';
 import { SqliteStore } from '../src/store/sqlite.js';
+import { loadBlob, type LoadResult } from '../src/store/source.js';
 import { hasPrestarted, prestartLoadThread } from '../src/store/load-thread.js';
 import { ByteFifo } from '../src/walk/fifo.js';
 import { Walker } from '../src/walk/walk.js';
@@ -126,7 +127,7 @@ describe('ByteFifo', () => {
 describe('SqliteStore batched loads', () => {
   const db = join(SMALL, 'small.sqlite');
 
-  it('loadDigestsSync gives what loadSync gives, in any order, with misses in place', async () => {
+  it('a batch gives what single loads give, in any order, with misses in place', async () => {
     const store = await SqliteStore.open(db);
     const refs = allRefs(join(tmp.dir, 'small-copy.sqlite'), db);
     const shuffled = refs.map((r, i) => refs[(i * 7919) % refs.length]!);
@@ -134,14 +135,15 @@ describe('SqliteStore batched loads', () => {
     shuffled.splice(3, 0, absent);
     const digests = new Uint8Array(shuffled.length * 20);
     shuffled.forEach((r, i) => digests.set(fromHex(r.slice(5)), i * 20));
-    const got = store.loadDigestsSync(digests, shuffled.length);
+    const got = store.loadBatch(digests, shuffled.length) as LoadResult[];
     expect(got.length).toBe(shuffled.length);
-    shuffled.forEach((r, i) => {
+    for (const [i, r] of shuffled.entries()) {
       if (r === absent) {
         expect(got[i]).toBeInstanceOf(MissingBlobError);
         expect((got[i] as Error).message).toContain(absent);
-      } else expect(got[i]).toEqual(store.loadSync(r));
-    });
+        await expect(loadBlob(store, r)).rejects.toThrow(`${absent}: No such file or directory`);
+      } else expect(got[i]).toEqual(await loadBlob(store, r));
+    }
     await store.close();
   });
 
@@ -163,12 +165,12 @@ describe('SqliteStore batched loads', () => {
     const store = await SqliteStore.open(path);
     const digests = new Uint8Array(refs.length * 20);
     refs.forEach((r, i) => digests.set(fromHex(r.slice(5)), i * 20));
-    const got = store.loadDigestsSync(digests, refs.length);
+    const got = store.loadBatchHere(digests, refs.length);
     got.forEach((b, i) => expect(new TextDecoder().decode(b as Uint8Array)).toBe(`value ${i}`));
-    expect(new TextDecoder().decode(store.loadSync(refs[123]!))).toBe('value 123');
+    expect(new TextDecoder().decode(await loadBlob(store, refs[123]!))).toBe('value 123');
     // The load thread's form: colliding rows go through the general path into the arena.
     const arena = new BlobArena(8);
-    const into = store.loadDigestsInto(digests, refs.length, arena);
+    const into = store.loadBatchInto(digests, refs.length, arena);
     refs.forEach((_, i) => expect(new TextDecoder().decode(arena.buf.subarray(into.start[i]!, into.end[i]!))).toBe(`value ${i}`));
     await store.close();
   });
@@ -202,7 +204,7 @@ describe('SqliteStore batched loads', () => {
     copyFileSync(`${src}-wal`, `${path}-wal`);
     w.close();
     const store = await SqliteStore.open(path);
-    const got = store.loadDigestsSync(digests, 30000);
+    const got = store.loadBatchHere(digests, 30000);
     const wrong = got.filter((b, i) => !(b instanceof Uint8Array) || new TextDecoder().decode(b) !== `value ${i}`);
     expect(wrong.length).toBe(0);
     await store.close();
@@ -224,8 +226,12 @@ describe('SqliteStore batched loads', () => {
       const refs = allRefs(join(tmp.dir, 'prestart-copy.sqlite'), path);
       const digests = new Uint8Array(refs.length * 20);
       refs.forEach((r, i) => digests.set(fromHex(r.slice(5)), i * 20));
-      const got = await store.loadDigests!(digests, refs.length, true);
-      refs.forEach((r, i) => expect(got[i]).toEqual(store.loadSync(r)));
+      // The thread answers (a promise), and the same blobs as reading here.
+      const pending = store.loadBatch(digests, refs.length);
+      expect(pending).toBeInstanceOf(Promise);
+      const got = await pending;
+      expect(got).toEqual(store.loadBatchHere(digests, refs.length));
+      expect(got.every((b) => b instanceof Uint8Array)).toBe(true);
       await store.close();
     } finally {
       if (saved === undefined) delete process.env.FLUXDUMP_LOAD_THREAD;
@@ -233,18 +239,18 @@ describe('SqliteStore batched loads', () => {
     }
   });
 
-  it('loadDigestsInto lays out exactly what loadDigestsSync returns, growing a tiny arena', async () => {
+  it('loadBatchInto lays out exactly what loadBatchHere returns, growing a tiny arena', async () => {
     const store = await SqliteStore.open(db);
     const refs = allRefs(join(tmp.dir, 'small-copy2.sqlite'), db);
     const absent = formatBlobref('sha1', new Uint8Array(20).fill(0xcd));
     const asked = [...refs, absent, ...refs.slice().reverse()];
     const digests = new Uint8Array(asked.length * 20);
     asked.forEach((r, i) => digests.set(fromHex(r.slice(5)), i * 20));
-    const want = store.loadDigestsSync(digests, asked.length);
+    const want = store.loadBatchHere(digests, asked.length);
     const arena = new BlobArena(16); // grows many times within the batch
     arena.reserve(5); // and a reset must really start over
     arena.reset();
-    const got = store.loadDigestsInto(digests, asked.length, arena);
+    const got = store.loadBatchInto(digests, asked.length, arena);
     expect(arena.buf.length).toBeGreaterThan(16);
     asked.forEach((r, i) => {
       if (r === absent) {

@@ -18,7 +18,7 @@
 import { DIGEST_SIZE, digestInto, formatBlobref, isHashType, parseBlobref, type HashType } from '../blobref.js';
 import { FluxError, MissingBlobError } from '../errors.js';
 import { checkpointFromJson, formatCheckpoint, type Checkpoint } from '../store/checkpoint.js';
-import type { WritableContentStore } from '../store/source.js';
+import type { ContentStore, LoadResult, LoadWindow, WritableContentStore } from '../store/source.js';
 import { BrokerClient, BrokerError } from './client.js';
 import { jsonPayload, parseJsonPayload, textPayload, type FluxMessage } from './codec.js';
 import { ENOENT, ENOSYS } from './errno.js';
@@ -52,8 +52,11 @@ function codeOf(err: unknown): string {
 }
 
 const isErrno = (err: unknown, errnum: number) => err instanceof BrokerError && err.errnum === errnum;
+const asResults = (blob: Uint8Array): LoadResult[] => [blob];
+const errorResults = (err: unknown): LoadResult[] => [err instanceof Error ? err : new Error(String(err))];
+const asError = (err: unknown): LoadResult => (err instanceof Error ? err : new Error(String(err)));
 
-export class BrokerStore implements WritableContentStore {
+export class BrokerStore implements ContentStore, WritableContentStore {
   readonly location: string;
   readonly client: BrokerClient;
   readonly namespace: string;
@@ -153,6 +156,33 @@ export class BrokerStore implements WritableContentStore {
     return cks;
   }
 
+  /**
+   * One content.load per blob: a batch of one is what the walk asks for (a window of
+   * --maxreqs loads in flight, 2 x --maxreqs answered and not yet handled, plus a group
+   * being handled), so each answer lets the next request go out at once.
+   */
+  loadWindow(maxreqs: number): LoadWindow {
+    return { batch: 1, inflight: maxreqs, window: 2 * maxreqs + Math.min(2 * maxreqs, 256) };
+  }
+
+  /** The blobs of `count` packed digests, one content.load each; a failed load is its error. */
+  loadBatch(digests: Uint8Array, count: number): Promise<LoadResult[]> {
+    const size = DIGEST_SIZE[this.hashType];
+    if (count === 1) return this.#loadDigest(digests.subarray(0, size)).then(asResults, errorResults);
+    const loads: Promise<LoadResult>[] = [];
+    for (let i = 0; i < count; i++) loads.push(this.#loadDigest(digests.subarray(i * size, (i + 1) * size)).catch(asError));
+    return Promise.all(loads);
+  }
+
+  /** content.load of one raw digest (the client copies a small payload before it returns). */
+  #loadDigest(digest: Uint8Array): Promise<Uint8Array> {
+    return this.client.requestPayload(this.#loadTopic, digest, this.#contentNode, (err) => {
+      const blobref = formatBlobref(this.hashType, digest);
+      return err.errnum === ENOENT ? new MissingBlobError(`${blobref}: ${err.message}`) : new FluxError(`${this.#loadTopic} ${blobref}: ${err.message}`, err.code);
+    });
+  }
+
+  /** One blob by blobref (tools and tests). */
   load(blobref: string): Promise<Uint8Array> {
     // The hot path of a live dump: the digest goes into a scratch buffer (the client
     // copies a small payload before request() returns), not a new array per load.

@@ -13,6 +13,7 @@
  * Without the variable nothing is created: the stores hold `undefined` and skip it.
  */
 import { appendFileSync } from 'node:fs';
+import type { ContentStore, LoadResult } from './source.js';
 
 export const STATS_ENV = 'FLUXDUMP_STATS';
 
@@ -136,4 +137,37 @@ export function loadStatsFromEnv(source: string, env: Record<string, string | un
     });
   }
   return s;
+}
+
+const blobBytes = (rs: readonly LoadResult[]) => rs.reduce((n, r) => n + (r instanceof Uint8Array ? r.length : 0), 0);
+
+/**
+ * The store with every loadBatch call timed into `stats`: a "request" is one call (a
+ * batch), its latency the call's duration. Everything else goes to the store untouched.
+ */
+export function withLoadStats(store: ContentStore, stats: LoadStats): ContentStore {
+  return {
+    get location() {
+      return store.location;
+    },
+    get hashType() {
+      return store.hashType;
+    },
+    loadWindow: (maxreqs) => store.loadWindow(maxreqs),
+    loadBatch(digests, count) {
+      const t0 = stats.begin();
+      const rs = store.loadBatch(digests, count);
+      if (Array.isArray(rs)) {
+        stats.end(t0, count, blobBytes(rs));
+        return rs;
+      }
+      return rs.then((r) => {
+        stats.end(t0, count, blobBytes(r));
+        return r;
+      });
+    },
+    checkpoints: () => store.checkpoints(),
+    currentRoot: () => store.currentRoot(),
+    close: () => store.close(),
+  };
 }

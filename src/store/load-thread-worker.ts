@@ -1,11 +1,10 @@
 /**
  * Worker side of LoadThread: owns its own read-only view of one content.sqlite and
- * answers batches of digests with the blobs (decoded, and verified when asked), laid out
+ * answers batches of digests with the blobs (decoded; the walk verifies them), laid out
  * in one arena as they are read and sent back as one transferred ArrayBuffer.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { CorruptBlobError, FluxError, MissingBlobError } from '../errors.js';
-import { createBlobVerifier, type BlobVerifier } from '../verify/verify.js';
 import { initCore } from '../wasm/init.js';
 import { SqliteStore } from './sqlite.js';
 import { BlobArena } from './blob-arena.js';
@@ -23,9 +22,6 @@ async function main(): Promise<void> {
   await initCore();
   const store = SqliteStore.openUnprobed(path);
   const arena = new BlobArena();
-  // Made now: the handler must not await, or a second batch could reset the arena
-  // while the first is still being verified.
-  const verifier = await createBlobVerifier(store.hashType);
   // Before the first batch: built while the main thread is still starting up.
   store.warmUp();
   parentPort!.on('message', (req: BatchRequest) => {
@@ -33,8 +29,7 @@ async function main(): Promise<void> {
     try {
       const digests = new Uint8Array(req.digests);
       arena.reset();
-      const batch = store.loadDigestsInto(digests, req.count, arena);
-      if (req.verify) markMismatches(verifier, digests, batch, arena.buf, store.digestSize);
+      const batch = store.loadBatchInto(digests, req.count, arena);
       reply = {
         id: req.id,
         // The one copy of the blobs: the arena stays here for the next batch.
@@ -49,26 +44,6 @@ async function main(): Promise<void> {
     parentPort!.postMessage(reply, [reply.data, reply.start.buffer as ArrayBuffer, reply.end.buffer as ArrayBuffer]);
   });
   parentPort!.postMessage({ ready: true });
-}
-
-type Batch = ReturnType<SqliteStore['loadDigestsInto']>;
-
-/** Blobs that do not hash to their digest become the walk's CorruptBlobError. */
-function markMismatches(v: BlobVerifier, digests: Uint8Array, batch: Batch, data: Uint8Array, size: number): void {
-  const loaded: Uint8Array[] = [];
-  const at: number[] = [];
-  for (let i = 0; i < batch.start.length; i++) {
-    if (batch.errors[i]) continue;
-    loaded.push(data.subarray(batch.start[i]!, batch.end[i]!));
-    at.push(i);
-  }
-  if (loaded.length === 0) return;
-  const expected = new Uint8Array(loaded.length * size);
-  at.forEach((i, j) => expected.set(digests.subarray(i * size, (i + 1) * size), j * size));
-  const ok = v.check(expected, loaded);
-  for (let j = 0; j < loaded.length; j++) {
-    if (!ok[j]) batch.errors[at[j]!] = new CorruptBlobError(`content does not match, it hashes to ${v.blobrefOf(loaded[j]!)}`);
-  }
 }
 
 main().catch((err: unknown) => {

@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Worker as NodeWorker } from 'node:worker_threads';
 import { CorruptBlobError, FluxError, MissingBlobError } from '../errors.js';
+import type { BlobLoader, LoadResult, LoadWindow } from './source.js';
 
 export interface WireError {
   kind: 'missing' | 'corrupt' | 'flux' | 'other';
@@ -21,7 +22,6 @@ export interface BatchRequest {
   id: number;
   digests: ArrayBuffer;
   count: number;
-  verify: boolean;
 }
 
 export interface BatchReply {
@@ -36,6 +36,13 @@ export interface BatchReply {
 
 /** Stores this big get a load thread by default (smaller ones finish before it would start). */
 const LOAD_THREAD_BYTES = 32 << 20;
+/**
+ * Batches of 1,024 (the main thread reads 4,096 at a time): two are in flight, and their
+ * blobs are what the main thread's young generation has to keep alive (measured: 15%
+ * less peak RSS than 4,096, same CPU). The next batch loads here while the walk handles
+ * the one before.
+ */
+const WINDOW: LoadWindow = { batch: 1024, inflight: 2, window: 2 };
 
 /**
  * Whether the content.sqlite at `path` is loaded on a load thread: `forced` if given,
@@ -102,7 +109,7 @@ function toError(w: WireError): Error {
   }
 }
 
-export class LoadThread {
+export class LoadThread implements Omit<BlobLoader, 'hashType'> {
   readonly #worker: NodeWorker;
   readonly #ready: Promise<void>;
   readonly #pending = new Map<number, { resolve: (r: (Uint8Array | Error)[]) => void; reject: (e: Error) => void }>();
@@ -138,15 +145,23 @@ export class LoadThread {
     return new LoadThread(new Worker(workerPath(), { workerData: { path } }), path);
   }
 
-  /** Blobs for `count` packed digests; the digests' bytes are copied, the caller keeps them. */
-  async load(digests: Uint8Array, count: number, verify: boolean): Promise<(Uint8Array | Error)[]> {
+  loadWindow(): LoadWindow {
+    return WINDOW;
+  }
+
+  /**
+   * Blobs for `count` packed digests; the digests' bytes are copied, the caller keeps
+   * them. Not verified here: reading and LZ4 keep this thread busier than the walk keeps
+   * the main one (profiled: 7.3 s vs 4.0 s per 100,000 jobs), so the walk hashes them.
+   */
+  async loadBatch(digests: Uint8Array, count: number): Promise<LoadResult[]> {
     // While a batch is wanted, the thread keeps the process alive (even during start-up).
     this.#worker.ref();
     await this.#ready;
     if (this.#failed) throw this.#failed;
     const id = this.#nextId++;
     const copy = digests.slice(0, count * (digests.length / Math.max(count, 1)));
-    const req: BatchRequest = { id, digests: copy.buffer as ArrayBuffer, count, verify };
+    const req: BatchRequest = { id, digests: copy.buffer as ArrayBuffer, count };
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
       this.#worker.postMessage(req, [req.digests]);

@@ -7,7 +7,7 @@ import { existsSync, statSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { FluxError } from '../errors.js';
 import { CHECKPOINT_FILE, FilesStore } from './files.js';
-import { loadStatsFromEnv, type LoadStats } from './load-stats.js';
+import { loadStatsFromEnv, withLoadStats } from './load-stats.js';
 import type { ContentStore } from './source.js';
 
 export type StoreKind = 'sqlite' | 'files' | 'broker';
@@ -68,55 +68,16 @@ export async function openStore(location: string, opts: OpenStoreOptions = {}): 
   switch (r.kind) {
     case 'sqlite':
       // Loaded here: a live dump never needs the SQLite reader (~30 ms of start-up).
-      return withLoadStats(await (await import('./sqlite.js')).SqliteStore.open(r.path), 'sqlite');
+      return measured(await (await import('./sqlite.js')).SqliteStore.open(r.path), 'sqlite');
     case 'files':
-      return withLoadStats(new FilesStore(r.path), 'files');
+      return measured(new FilesStore(r.path), 'files');
     case 'broker':
       return (await loadBrokerOpener())(r.path, opts); // the broker client measures its RPCs
   }
 }
 
-const blobBytes = (rs: readonly (Uint8Array | Error)[]) => rs.reduce((n, r) => n + (r instanceof Uint8Array ? r.length : 0), 0);
-
-/**
- * With FLUXDUMP_STATS set (bench/maxreqs.mjs), time every load call of an offline store:
- * a "request" is one call (a batch, for the batch loaders), its latency the call's
- * duration. Otherwise the store is returned untouched: no cost.
- */
-function withLoadStats<S extends ContentStore>(store: S, source: string): S {
+/** With FLUXDUMP_STATS set (bench/maxreqs.mjs), an offline store's loads are timed. */
+function measured(store: ContentStore, source: string): ContentStore {
   const stats = loadStatsFromEnv(source);
-  if (!stats) return store;
-  const s: LoadStats = stats;
-  const { load, loadSync, loadDigestsSync, loadDigests } = store;
-  store.load = async (ref) => {
-    const t0 = s.begin();
-    const blob = await load.call(store, ref);
-    s.end(t0, 1, blob.length);
-    return blob;
-  };
-  if (loadSync) {
-    store.loadSync = (ref) => {
-      const t0 = s.begin();
-      const blob = loadSync.call(store, ref);
-      s.end(t0, 1, blob.length);
-      return blob;
-    };
-  }
-  if (loadDigestsSync) {
-    store.loadDigestsSync = (digests, count) => {
-      const t0 = s.begin();
-      const rs = loadDigestsSync.call(store, digests, count);
-      s.end(t0, count, blobBytes(rs));
-      return rs;
-    };
-  }
-  if (loadDigests) {
-    store.loadDigests = async (digests, count, verify) => {
-      const t0 = s.begin();
-      const rs = await loadDigests.call(store, digests, count, verify);
-      s.end(t0, count, blobBytes(rs));
-      return rs;
-    };
-  }
-  return store;
+  return stats ? withLoadStats(store, stats) : store;
 }

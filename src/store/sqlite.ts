@@ -19,11 +19,17 @@ import { readNumeric, recordFields } from './sqlite-file/format.js';
 import { DigestTable, MAX_ROWID } from './digest-table.js';
 import { LoadThread, wantsLoadThread } from './load-thread.js';
 import type { BlobArena } from './blob-arena.js';
-import type { ContentStore } from './source.js';
+import type { ContentStore, LoadResult, LoadWindow } from './source.js';
 
 const EMPTY = new Uint8Array(0);
-/** Largest batch loadDigestsSync sorts (a power of two: the sort key packs rowid and index). */
+/** Largest batch #loadSorted sorts (a power of two: the sort key packs rowid and index). */
 const MAX_BATCH = 1 << 16;
+/**
+ * Blobs per batch read here: big enough that sorting a batch by row turns random page
+ * reads into a sweep, small enough that its blobs stay a few MiB.
+ */
+const BATCH = 4096;
+const WINDOW: LoadWindow = { batch: BATCH, inflight: 1, window: 1 };
 /**
  * Parsed-page cache (16 MiB at 4 KiB pages): interior pages plus recent leaves. Batches
  * sweep the table in rowid order with read-ahead, so a bigger cache saved nothing: at 1M
@@ -56,7 +62,8 @@ export class SqliteStore implements ContentStore {
   #hitStart = 0;
   #hitLen = 0;
   #hitSize = -1;
-  #thread: { close(): Promise<void> } | undefined;
+  /** Batches are read on this thread instead, when the store has one. */
+  #thread: LoadThread | undefined;
 
   private constructor(path: string, db: SqliteFile) {
     this.location = path;
@@ -82,9 +89,7 @@ export class SqliteStore implements ContentStore {
     await probeSqliteLock(path);
     const store = SqliteStore.openUnprobed(path);
     if (wantsLoadThread(path, opts.loadThread)) {
-      const thread = await LoadThread.start(path);
-      store.#thread = thread;
-      store.loadDigests = (digests, count, verify) => thread.load(digests, count, verify);
+      store.#thread = await LoadThread.start(path);
     }
     return store;
   }
@@ -98,8 +103,6 @@ export class SqliteStore implements ContentStore {
   static openUnprobed(path: string): SqliteStore {
     return new SqliteStore(path, SqliteFile.open(path, { cachePages: CACHE_PAGES }));
   }
-
-  loadDigests?: (digests: Uint8Array, count: number, verify: boolean) => Promise<(Uint8Array | Error)[]>;
 
   get digestSize(): number {
     return DIGEST_SIZE[this.hashType];
@@ -116,24 +119,23 @@ export class SqliteStore implements ContentStore {
     return ck ? parseBlobref(ck.rootref).hash : 'sha1';
   }
 
-  loadSync(blobref: string): Uint8Array {
-    const { hash, digest } = parseBlobref(blobref);
-    if (hash !== this.hashType) {
-      throw new MissingBlobError(`${blobref}: No such file or directory (store uses ${this.hashType})`);
-    }
-    const table = this.#digests();
-    const blob = this.#find(table, digest, 0);
-    if (blob === undefined) throw new MissingBlobError(`${blobref}: No such file or directory`);
-    return blob;
+  loadWindow(): LoadWindow {
+    return this.#thread ? this.#thread.loadWindow() : WINDOW;
   }
 
   /**
    * Many blobs at once, fetched in rowid order: consecutive rows share table pages, so a
    * batch reads each page once however the tree orders its keys. Results come back in
-   * the order asked; a blob that cannot be loaded is its error.
+   * the order asked; a blob that cannot be loaded is its error. With a load thread, the
+   * batch is read there.
    */
-  loadDigestsSync(digests: Uint8Array, count: number): (Uint8Array | Error)[] {
-    const out = new Array<Uint8Array | Error>(count);
+  loadBatch(digests: Uint8Array, count: number): LoadResult[] | Promise<LoadResult[]> {
+    return this.#thread ? this.#thread.loadBatch(digests, count) : this.loadBatchHere(digests, count);
+  }
+
+  /** loadBatch on this thread, whether or not the store has a load thread. */
+  loadBatchHere(digests: Uint8Array, count: number): LoadResult[] {
+    const out = new Array<LoadResult>(count);
     this.#loadSorted(digests, count, (i, err) => (out[i] = err), (i, at, rowid, table) => {
       const blob = (rowid > 0 ? this.#readObject(digests, at, rowid) : undefined) ?? this.#find(table, digests, at);
       out[i] = blob ?? missing(this.#refAt(digests, at));
@@ -142,11 +144,11 @@ export class SqliteStore implements ContentStore {
   }
 
   /**
-   * loadDigestsSync for the load thread: blob i goes to arena bytes start[i]..end[i]
+   * loadBatchHere for the load thread: blob i goes to arena bytes start[i]..end[i]
    * (in the order read, not asked), so no blob gets a buffer of its own. errors[i] is
    * set for blobs that could not be loaded.
    */
-  loadDigestsInto(digests: Uint8Array, count: number, arena: BlobArena): { start: Uint32Array; end: Uint32Array; errors: (Error | undefined)[] } {
+  loadBatchInto(digests: Uint8Array, count: number, arena: BlobArena): { start: Uint32Array; end: Uint32Array; errors: (Error | undefined)[] } {
     const start = new Uint32Array(count);
     const end = new Uint32Array(count);
     const errors = new Array<Error | undefined>(count);
@@ -326,10 +328,6 @@ export class SqliteStore implements ContentStore {
       throw new FluxError(`${this.location}: ${this.#refAt(digests, at)}: ${(err as Error).message}`, 'EPROTO');
     }
     return this.#hitSize;
-  }
-
-  async load(blobref: string): Promise<Uint8Array> {
-    return this.loadSync(blobref);
   }
 
   #checkpointsSync(): Checkpoint[] {

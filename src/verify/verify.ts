@@ -4,9 +4,9 @@
  * blob), and hashes a whole batch of loaded blobs in one Digester.digestMany call.
  */
 import { formatBlobref, hexNibble } from '../blobref.js';
+import { CorruptBlobError } from '../errors.js';
 import { getDigester, initWasm, type Digester } from './digest.js';
 import type { HashType } from '../blobref.js';
-
 
 /**
  * True when `blobref` is `<hash>-<hex>` for exactly these digest bytes
@@ -92,10 +92,43 @@ export function findMismatches(digester: Digester, blobrefs: readonly string[], 
   return bad;
 }
 
-/** The walk's checker shape (`BlobChecker` in src/walk/walk.ts), over the WASM digester. */
+/** Checks loaded blobs against the digests they were loaded by (the walk's verifier). */
 export interface BlobVerifier {
+  /**
+   * ok[i] = 1 when blobs[i] hashes to digests[i*size, (i+1)*size) (size: the store's
+   * digest size). One call per batch (WASM batch hashing).
+   */
   check(digests: Uint8Array, blobs: readonly Uint8Array[]): Uint8Array;
+  /** The blobref a blob really has (for error messages). */
   blobrefOf(blob: Uint8Array): string;
+}
+
+/**
+ * The one place loaded blobs are verified: results[i] was loaded by digest i of
+ * `digests` (`size` bytes each); a blob that does not hash to it becomes a
+ * CorruptBlobError in place. Errors stay as they are.
+ */
+export function markCorrupt(v: BlobVerifier, digests: Uint8Array, size: number, results: (Uint8Array | Error)[]): void {
+  const loaded: Uint8Array[] = [];
+  const at: number[] = [];
+  let allLoaded = true;
+  for (let i = 0; i < results.length; i++) {
+    const r = results[i]!;
+    if (r instanceof Uint8Array) {
+      loaded.push(r);
+      at.push(i);
+    } else allLoaded = false;
+  }
+  if (loaded.length === 0) return;
+  let expected = digests.subarray(0, results.length * size);
+  if (!allLoaded) {
+    expected = new Uint8Array(loaded.length * size);
+    at.forEach((i, j) => expected.set(digests.subarray(i * size, (i + 1) * size), j * size));
+  }
+  const ok = v.check(expected, loaded);
+  for (let j = 0; j < loaded.length; j++) {
+    if (!ok[j]) results[at[j]!] = new CorruptBlobError(`content does not match, it hashes to ${v.blobrefOf(loaded[j]!)}`);
+  }
 }
 
 /** Loads the WASM core (once) and returns a verifier for stores using `hash`. */

@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatBlobref, parseBlobref, toHex, type HashType } from '../../src/blobref.js';
+import { DIGEST_SIZE, formatBlobref, parseBlobref, toHex, type HashType } from '../../src/blobref.js';
 import {
   encodedLength,
   encodeInto,
@@ -508,12 +508,10 @@ export class BrokerPeer {
     const mine = this.stored.get(hex) ?? this.#blobs.get(hex);
     if (mine) return mine;
     const store = this.opts.store;
-    if (!store?.loadSync) return undefined;
-    try {
-      return store.loadSync(formatBlobref(this.hashType, digest));
-    } catch {
-      return undefined;
-    }
+    // Offline stores answer a batch at once: the peer serves blobs synchronously.
+    if (!store || digest.length !== DIGEST_SIZE[store.hashType]) return undefined;
+    const r = store.loadBatch(digest, 1);
+    return Array.isArray(r) && r[0] instanceof Uint8Array ? r[0] : undefined;
   }
 
   #store(req: FluxMessage): Uint8Array {
