@@ -5,7 +5,8 @@
  * This file stays small on purpose: before the rest of the program is loaded it starts
  * the load thread of an offline content.sqlite big enough to get one, so that thread's
  * own start-up and digest table (a quarter second at 100,000 jobs) overlap the main
- * thread's instead of following it.
+ * thread's instead of following it; and a small store's dump runs without V8's
+ * optimizing compiler, which would not pay for itself (small-store.ts).
  *
  * The shebang caps V8's young generation (8 MiB semi-spaces instead of 16): the walk
  * allocates little per key, so a smaller nursery costs no CPU, and it takes 40-70 MiB
@@ -17,8 +18,10 @@
  * compress/chunked.ts) beside the archive's file writes, which must not queue behind them.
  */
 import { prestartLoadThread } from '../store/load-thread.js';
+import { tuneForSmallStore } from './small-store.js';
 
 prestartLoadThread(storeOperand(process.argv.slice(2)));
+tuneForSmallStore(storeOperand(process.argv.slice(2)));
 const { main } = await import('./dump-main.js');
 const { installSignalCleanup, runMain } = await import('./run.js');
 installSignalCleanup('flux-dump');
