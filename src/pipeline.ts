@@ -35,6 +35,8 @@ export interface DumpOptions {
   threads?: number;
   onEntries?: (batch: readonly ArchiveEntry[]) => void;
   onSkip?: (message: string) => void;
+  /** zip: deflate members on the worker pool once the archive is big enough (default true). */
+  zipPool?: boolean;
 }
 
 export interface DumpRoot {
@@ -108,7 +110,7 @@ export function dump(opts: DumpOptions): ReadableStream<Uint8Array> {
           onSkip: opts.onSkip,
         });
         entries = walker.walk(root.rootref);
-        writer = (await FORMATS[opts.format]())({ stdout: opts.stdout, ...(opts.threads === undefined ? {} : { threads: opts.threads }) });
+        writer = (await FORMATS[opts.format]())({ stdout: opts.stdout, zipPool: opts.zipPool ?? true, ...(opts.threads === undefined ? {} : { threads: opts.threads }) });
       },
       // A pull must enqueue something (or close): the stream calls it again only then.
       async pull(controller) {

@@ -6,12 +6,14 @@
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import { LoadStats, loadStatsFromEnv } from '../src/store/load-stats.js';
+import { LoadStats, loadStatsTo } from '../src/store/load-stats.js';
+import { SqliteStore } from '../src/store/sqlite.js';
+import { settingsFromEnv } from '../src/cli/settings.js';
 import { openStore } from '../src/store/open.js';
 import { DUMP_CLI, ROOT, run, tempDir } from './helpers/paths.js';
 import { peerPool, runLive } from './peer/live-cli.js';
 
-const SAMPLE = join(ROOT, 'sample/content.sqlite'); // 704 keys, 1,117 blob loads
+const SAMPLE = join(ROOT, 'sample/content.sqlite'); // 704 keys, 2,545 blob loads
 const t = tempDir('load-stats-');
 afterAll(() => t.cleanup());
 let n = 0;
@@ -52,11 +54,16 @@ describe('LoadStats', () => {
   });
 
   it('nothing without the variable', async () => {
-    expect(loadStatsFromEnv('x', {})).toBeUndefined();
+    expect(settingsFromEnv({}).statsFile).toBeUndefined();
+    expect(settingsFromEnv({ FLUXDUMP_STATS: '' }).statsFile).toBeUndefined();
+    expect(loadStatsTo(undefined, 'x')).toBeUndefined();
     const store = await openStore(SAMPLE);
     try {
-      // no wrapper: the store's own methods
-      expect(Object.prototype.hasOwnProperty.call(store, 'load')).toBe(false);
+      // no wrapper: the store itself
+      expect(store).toBeInstanceOf(SqliteStore);
+      const measured = await openStore(SAMPLE, { statsFile: file('unused.json') });
+      expect(measured).not.toBeInstanceOf(SqliteStore);
+      await measured.close();
     } finally {
       await store.close();
     }
@@ -71,9 +78,9 @@ describe('the CLI with FLUXDUMP_STATS', () => {
     const lines = readFileSync(stats, 'utf8').trim().split('\n');
     expect(lines).toHaveLength(1);
     const s = JSON.parse(lines[0]!);
-    expect(s).toMatchObject({ source: 'sqlite', blobs: 1117, bytes: 486321 });
+    expect(s).toMatchObject({ source: 'sqlite', blobs: 2545, bytes: 609101 });
     expect(s.requests).toBeGreaterThan(0);
-    expect(s.requests).toBeLessThan(1117); // batches
+    expect(s.requests).toBeLessThan(2545); // batches
     expect(s.maxInflight).toBeGreaterThanOrEqual(1);
   });
 
@@ -96,8 +103,8 @@ describe('the CLI with FLUXDUMP_STATS', () => {
         const s = JSON.parse(readFileSync(stats, 'utf8'));
         expect(s.source).toBe('broker');
         // every content.load plus the checkpoint lookup (a small JSON answer)
-        expect(s.requests).toBe(1117 + 1);
-        expect(s.bytes).toBeGreaterThan(486321);
+        expect(s.requests).toBe(2545 + 1);
+        expect(s.bytes).toBeGreaterThan(609101);
         expect(s.maxInflight).toBeLessThanOrEqual(maxreqs);
         if (maxreqs > 1) expect(s.maxInflight).toBeGreaterThan(1);
         expect(s.p50Ms).toBeGreaterThan(0.1);

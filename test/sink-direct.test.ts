@@ -7,7 +7,8 @@ import { closeSync, constants, existsSync, mkdtempSync, openSync, readFileSync, 
 import { randomFillSync } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AppendWriter, directIoWanted, STAGE_BYTES } from '../src/sink/direct-writer.js';
+import { AppendWriter, directIoAvailable, STAGE_BYTES } from '../src/sink/direct-writer.js';
+import { settingsFromEnv } from '../src/cli/settings.js';
 
 const dirs: string[] = [];
 function scratch(base: string): string {
@@ -129,7 +130,9 @@ describe('AppendWriter', () => {
   });
 
   it('FLUXDUMP_DIRECT_IO=0 turns it off', () => {
-    expect(directIoWanted({ FLUXDUMP_DIRECT_IO: '0' })).toBe(false);
-    expect(directIoWanted({})).toBe(typeof constants.O_DIRECT === 'number');
+    expect(settingsFromEnv({ FLUXDUMP_DIRECT_IO: '0' }).directIo).toBe(false);
+    expect(settingsFromEnv({ FLUXDUMP_DIRECT_IO: '1' }).directIo).toBe(true);
+    expect(settingsFromEnv({}).directIo).toBe(true);
+    expect(directIoAvailable()).toBe(typeof constants.O_DIRECT === 'number');
   });
 });

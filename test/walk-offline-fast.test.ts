@@ -215,13 +215,14 @@ describe('SqliteStore batched loads', () => {
     mkdirSync(dir);
     const path = join(dir, 'content.sqlite');
     copyFileSync(join(SMALL, 'small.sqlite'), path);
-    const saved = process.env.FLUXDUMP_LOAD_THREAD;
-    process.env.FLUXDUMP_LOAD_THREAD = '1'; // the small store would not get a thread otherwise
-    try {
-      prestartLoadThread(join(tmp.dir, 'no-such-dir')); // nothing there: nothing started, no error
+    // Forced (FLUXDUMP_LOAD_THREAD=1): the small store would not get a thread otherwise.
+    {
+      prestartLoadThread(join(tmp.dir, 'no-such-dir'), true); // nothing there: nothing started, no error
       prestartLoadThread(dir);
+      expect(hasPrestarted(path)).toBe(false); // too small without the setting
+      prestartLoadThread(dir, true);
       expect(hasPrestarted(path)).toBe(true);
-      const store = await SqliteStore.open(path);
+      const store = await SqliteStore.open(path, { loadThread: true });
       expect(hasPrestarted(path)).toBe(false);
       const refs = allRefs(join(tmp.dir, 'prestart-copy.sqlite'), path);
       const digests = new Uint8Array(refs.length * 20);
@@ -233,9 +234,6 @@ describe('SqliteStore batched loads', () => {
       expect(got).toEqual(store.loadBatchHere(digests, refs.length));
       expect(got.every((b) => b instanceof Uint8Array)).toBe(true);
       await store.close();
-    } finally {
-      if (saved === undefined) delete process.env.FLUXDUMP_LOAD_THREAD;
-      else process.env.FLUXDUMP_LOAD_THREAD = saved;
     }
   });
 

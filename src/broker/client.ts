@@ -24,7 +24,7 @@ import {
   type FluxMessage,
 } from './codec.js';
 import { errnoName, errnoNumber, strerror } from './errno.js';
-import { loadStatsFromEnv, type LoadStats } from '../store/load-stats.js';
+import { loadStatsTo, type LoadStats } from '../store/load-stats.js';
 
 export const LOCAL_SCHEME = 'local://';
 /** Payloads this big are written from the caller's buffer instead of being copied. */
@@ -93,17 +93,21 @@ export class BrokerClient {
   #dead: FluxError | null = null;
   #reason = '';
   readonly #closed: Promise<void>;
-  /** In-flight and latency measurement, with FLUXDUMP_STATS set only (bench/maxreqs.mjs). */
-  readonly #stats: LoadStats | undefined = loadStatsFromEnv('broker');
+  /** In-flight and latency measurement, with a statistics file only (FLUXDUMP_STATS, bench/maxreqs.mjs). */
+  readonly #stats: LoadStats | undefined;
 
-  private constructor(uri: string, socket: Socket) {
+  private constructor(uri: string, socket: Socket, statsFile: string | undefined) {
     this.uri = uri;
     this.#socket = socket;
+    this.#stats = loadStatsTo(statsFile, 'broker');
     this.#closed = new Promise((resolve) => socket.once('close', () => resolve()));
   }
 
-  /** Connect and wait for the broker's handshake byte (0 = accepted, else an errno). */
-  static connect(uri: string): Promise<BrokerClient> {
+  /**
+   * Connect and wait for the broker's handshake byte (0 = accepted, else an errno).
+   * `statsFile`: append request statistics to it at exit.
+   */
+  static connect(uri: string, opts: { statsFile?: string | undefined } = {}): Promise<BrokerClient> {
     let path: string;
     try {
       path = socketPath(uri);
@@ -112,7 +116,7 @@ export class BrokerClient {
     }
     return new Promise((resolve, reject) => {
       const socket = connect({ path });
-      const client = new BrokerClient(uri, socket);
+      const client = new BrokerClient(uri, socket, opts.statsFile);
       let handshook = false;
       socket.on('error', (err: NodeJS.ErrnoException) => {
         if (!handshook) return reject(new FluxError(`cannot connect to ${uri}: ${describe(err)}`, err.code ?? 'EIO'));

@@ -35,6 +35,8 @@ export interface BrokerStoreOptions {
   namespace?: string | undefined;
   /** Stores kept in flight by storeMany (restore's --maxreqs). */
   maxreqs?: number;
+  /** Append request statistics to this file at exit (FLUXDUMP_STATS). */
+  statsFile?: string | undefined;
 }
 
 /** The status notifier Progress drives (`--sd-notify`): broker RPCs instead of systemd-notify. */
@@ -83,7 +85,7 @@ export class BrokerStore implements ContentStore, WritableContentStore {
   }
 
   static async open(uri: string, opts: BrokerStoreOptions = {}): Promise<BrokerStore> {
-    return new BrokerStore(await BrokerClient.connect(uri), opts);
+    return new BrokerStore(await BrokerClient.connect(uri, { statsFile: opts.statsFile }), opts);
   }
 
   /** Known once a root was fetched or resolveHashType() ran. */

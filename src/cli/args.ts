@@ -72,12 +72,3 @@ export function formatHelp(usage: string, specs: readonly OptionSpec[]): string 
   });
   return `Usage: ${usage}\n${rows.join('\n')}\n`;
 }
-
-/** Positive integer option (e.g. --maxreqs); N <= 0 or junk is a usage error. */
-export function positiveInt(name: string, v: string): number {
-  const n = Number(v);
-  if (!/^\s*[+-]?\d+\s*$/.test(v) || !Number.isSafeInteger(n) || n <= 0) {
-    throw new UsageError(`--${name} value must be > 0`);
-  }
-  return n;
-}

@@ -11,10 +11,11 @@ import type { ContentStore } from '../store/source.js';
 import { fileSink } from '../sink/file.js';
 import { pipeOut } from '../sink/pipe.js';
 import { stdoutSink } from '../sink/stdout.js';
-import { formatHelp, parseArgs, positiveInt, UsageError, type OptionSpec } from './args.js';
+import { formatHelp, parseArgs, UsageError, type OptionSpec } from './args.js';
 import { Progress } from './progress.js';
 import { makeSdNotifier, type SdNotifier } from './sd-notify.js';
 import { errorLine, writeStderr } from './run.js';
+import { parseMaxreqs, settingsFromEnv, type RunSettings } from './settings.js';
 
 const PROG = 'flux-dump';
 const USAGE = 'flux-dump [OPTIONS] OUTFILE';
@@ -43,11 +44,11 @@ export interface DumpCliOptions {
   store: string;
 }
 
-export function normalise(argv: readonly string[], env: NodeJS.ProcessEnv): DumpCliOptions | 'help' {
+export function normalise(argv: readonly string[], settings: RunSettings): DumpCliOptions | 'help' {
   const { opts, operands } = parseArgs(argv, DUMP_OPTIONS);
   if (opts.has('help')) return 'help';
   if (operands.length !== 1) throw new UsageError(operands.length === 0 ? 'missing OUTFILE' : 'too many arguments');
-  const store = (opts.get('store') as string | undefined) ?? env.FLUX_URI;
+  const store = (opts.get('store') as string | undefined) ?? settings.fluxUri;
   if (!store) {
     throw new FluxError('no content store: use --store=LOCATION (a statedir, content.sqlite or content.files) or set FLUX_URI to a running instance');
   }
@@ -57,7 +58,7 @@ export function normalise(argv: readonly string[], env: NodeJS.ProcessEnv): Dump
     quiet: opts.has('quiet'),
     checkpoint: opts.has('checkpoint'),
     noCache: opts.has('no-cache'),
-    maxreqs: opts.has('maxreqs') ? positiveInt('maxreqs', opts.get('maxreqs') as string) : 2,
+    maxreqs: opts.has('maxreqs') ? parseMaxreqs(opts.get('maxreqs') as string) : 2,
     ignoreFailedRead: opts.has('ignore-failed-read'),
     sdNotify: opts.has('sd-notify'),
     store,
@@ -66,9 +67,10 @@ export function normalise(argv: readonly string[], env: NodeJS.ProcessEnv): Dump
 
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const warn = (msg: string) => errorLine(PROG, msg); // on a line of its own, after any progress
+  const settings = settingsFromEnv(env);
   let o: DumpCliOptions | 'help';
   try {
-    o = normalise(argv, env);
+    o = normalise(argv, settings);
   } catch (err) {
     if (err instanceof UsageError) {
       writeStderr(`${PROG}: ${err.message}\n${formatHelp(USAGE, DUMP_OPTIONS)}`);
@@ -84,10 +86,10 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   let store: ContentStore | undefined;
   let notifier: SdNotifier | undefined;
   try {
-    store = await openStore(o.store, { noCache: o.noCache, namespace: env.FLUX_KVS_NAMESPACE });
+    store = await openStore(o.store, { noCache: o.noCache, namespace: settings.namespace, loadThread: settings.loadThread, statsFile: settings.statsFile });
     // Live: the broker's state-machine.sd-notify RPC; offline: systemd-notify.
     const live = (store as { sdNotifier?: () => SdNotifier }).sdNotifier;
-    notifier = o.sdNotify ? (live ? live.call(store) : makeSdNotifier(warn, env)) : undefined;
+    notifier = o.sdNotify ? (live ? live.call(store) : makeSdNotifier(warn, settings.notifyEnv)) : undefined;
     const progress = new Progress({
       prog: PROG,
       quiet: o.quiet,
@@ -110,8 +112,9 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       gid: process.getgid?.() ?? 0,
       onEntries: (batch) => progress.addEntries(batch),
       onSkip: warn,
+      zipPool: settings.zipPool,
     });
-    await pipeOut(bytes, o.outfile === '-' ? stdoutSink() : fileSink(o.outfile));
+    await pipeOut(bytes, o.outfile === '-' ? stdoutSink() : fileSink(o.outfile, { directIo: settings.directIo }));
     progress.end();
   } finally {
     await notifier?.flush();

@@ -19,8 +19,9 @@
  */
 import { prestartLoadThread } from '../store/load-thread.js';
 import { tuneForSmallStore } from './small-store.js';
+import { settingsFromEnv } from './settings.js';
 
-prestartLoadThread(storeOperand(process.argv.slice(2)));
+prestartLoadThread(storeOperand(process.argv.slice(2)), settingsFromEnv(process.env).loadThread);
 tuneForSmallStore(storeOperand(process.argv.slice(2)));
 const { main } = await import('./dump-main.js');
 const { installSignalCleanup, runMain } = await import('./run.js');

@@ -1,12 +1,15 @@
 /**
- * flux-restore's command line -> RestoreOptions, normalised once: flux-core's options
- * plus --store and --hash for offline stores. Without --store the restore goes to the
- * running instance FLUX_URI names (as flux-core's does); --store=local://PATH names one.
+ * flux-restore's command line -> RestoreOptions: flux-core's options plus --store and
+ * --hash for offline stores, each string parsed here. Without --store the restore goes to
+ * the running instance FLUX_URI names (as flux-core's does); --store=local://PATH names
+ * one. How the options fit together (a target, --key only live, a store at all) is
+ * checked once, by restore() itself.
  */
 import { isHashType, type HashType } from '../blobref.js';
 import { FluxError } from '../errors.js';
-import { isLiveLocation, keyNeedsInstanceError, noTargetError, type RestoreOptions } from '../restore/index.js';
+import type { RestoreOptions } from '../restore/index.js';
 import { parseArgs, UsageError, type OptionSpec } from './args.js';
+import { parseMaxreqs, settingsFromEnv, type Env } from './settings.js';
 
 export const RESTORE_USAGE = 'flux-restore [OPTIONS] INFILE';
 
@@ -45,23 +48,16 @@ export function parseSize(s: string): number {
   return value;
 }
 
-export function parseMaxreqs(s: string): number {
-  if (!/^\s*[+-]?[0-9]+\s*$/.test(s)) throw new FluxError(`invalid value for maxreqs: ${s}`, 'EINVAL');
-  const n = Number(s);
-  if (!Number.isSafeInteger(n) || n <= 0) throw new FluxError(`invalid value for maxreqs: ${s}`, 'EINVAL');
-  return n;
-}
-
 export type RestoreCliOptions = RestoreOptions & {
   input: string;
   checkpoint: boolean;
   /** An offline location, or a broker URI (FLUX_URI when --store is absent). */
-  store: string;
+  store: string | undefined;
   maxreqs: number;
   sizeLimit: number;
 };
 
-export function normaliseRestoreArgs(argv: readonly string[], env: Record<string, string | undefined>): RestoreCliOptions | 'help' {
+export function normaliseRestoreArgs(argv: readonly string[], env: Env): RestoreCliOptions | 'help' {
   const { opts, operands } = parseArgs(argv, RESTORE_OPTIONS);
   if (opts.has('help')) return 'help';
   if (operands.length !== 1) throw new UsageError(operands.length === 0 ? 'missing INFILE' : 'too many arguments');
@@ -75,21 +71,13 @@ export function normaliseRestoreArgs(argv: readonly string[], env: Record<string
     if (!isHashType(h)) throw new FluxError(`invalid value for hash: ${h} (sha1 or sha256)`, 'EINVAL');
     hash = h;
   }
-  const checkpoint = opts.has('checkpoint');
-  const key = str('key');
-  if (!checkpoint && key === undefined) throw noTargetError();
-  // No --store: the running instance FLUX_URI names, as flux-core's restore does.
-  const store = str('store') ?? (env.FLUX_URI || undefined);
-  // --key commits through the KVS: only a running instance has one.
-  if (!checkpoint && (store === undefined || !isLiveLocation(store))) throw keyNeedsInstanceError();
-  if (store === undefined) {
-    throw new FluxError('no store to restore into: give --store=LOCATION (a statedir, a .sqlite file or a content.files directory) or set FLUX_URI to a running instance', 'EINVAL');
-  }
+  const settings = settingsFromEnv(env);
   return {
     input: operands[0]!,
-    checkpoint,
-    key,
-    store,
+    checkpoint: opts.has('checkpoint'),
+    key: str('key'),
+    // No --store: the running instance FLUX_URI names, as flux-core's restore does.
+    store: str('store') ?? settings.fluxUri,
     hash,
     sizeLimit,
     maxreqs,
@@ -97,6 +85,6 @@ export function normaliseRestoreArgs(argv: readonly string[], env: Record<string
     quiet: opts.has('quiet'),
     sdNotify: opts.has('sd-notify'),
     noCache: opts.has('no-cache'),
-    env,
+    settings,
   };
 }

@@ -6,6 +6,7 @@
  * (Live dumps use the broker's state-machine.sd-notify RPC instead.)
  */
 import { spawn } from 'node:child_process';
+import type { Env } from './settings.js';
 
 export interface SdNotifier {
   status(text: string, final?: boolean): void;
@@ -15,14 +16,15 @@ export interface SdNotifier {
 
 const MIN_INTERVAL_MS = 250;
 
-export function makeSdNotifier(warn: (msg: string) => void, env = process.env): SdNotifier | undefined {
-  if (!env.NOTIFY_SOCKET) return undefined;
+/** `env`: what systemd-notify runs with (the run's settings.notifyEnv); undefined: no socket, no notifier. */
+export function makeSdNotifier(warn: (msg: string) => void, env: Env | undefined): SdNotifier | undefined {
+  if (!env?.NOTIFY_SOCKET) return undefined;
   let last = 0;
   let warned = false;
   const inflight = new Set<Promise<void>>();
   const send = (text: string) => {
     const p = new Promise<void>((resolve) => {
-      const child = spawn('systemd-notify', [`--status=${text}`], { stdio: 'ignore', env });
+      const child = spawn('systemd-notify', [`--status=${text}`], { stdio: 'ignore', env: { ...env } });
       child.on('error', (err: NodeJS.ErrnoException) => {
         if (!warned) warn(`--sd-notify: cannot run systemd-notify: ${err.code === 'ENOENT' ? 'not found' : err.message}`);
         warned = true;

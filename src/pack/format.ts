@@ -20,6 +20,8 @@ export interface FormatOptions {
   stdout: boolean;
   /** Worker threads a format may use for its own compression (zip members); default: one per core. */
   threads?: number;
+  /** zip: use the worker pool for members at all (default true; FLUXDUMP_ZIP_POOL=0 turns it off). */
+  zipPool?: boolean;
 }
 
 export type FormatFactory = (opts: FormatOptions) => FormatWriter;

@@ -20,6 +20,7 @@ import type { HashType } from '../blobref.js';
 import { LiveRestoreTarget } from '../broker/restore-target.js';
 import type { Compression } from '../compress/decompress.js';
 import { makeSdNotifier, type SdNotifier } from '../cli/sd-notify.js';
+import { DEFAULT_SETTINGS, type RunSettings } from '../cli/settings.js';
 import { FluxError } from '../errors.js';
 import { getDigester, initWasm } from '../verify/digest.js';
 import { installWasmLz4 } from '../wasm/lz4.js';
@@ -67,7 +68,8 @@ export interface RestoreOptions {
   storeWorker?: boolean;
   /** stderr (progress, messages). */
   write?: (s: string) => void;
-  env?: Record<string, string | undefined>;
+  /** What the environment set (namespace, NOTIFY_SOCKET); read once by the CLI. */
+  settings?: RunSettings;
   /** Seconds since the epoch; the checkpoint time when every entry has mtime 0. */
   now?: () => number;
 }
@@ -114,9 +116,9 @@ export async function restore(o: RestoreOptions): Promise<RestoreResult> {
   const live = location !== undefined && isLiveLocation(location);
   if (!o.checkpoint && !live) throw keyNeedsInstanceError();
   if (location === undefined) {
-    throw new FluxError('no store to restore into: give --store=LOCATION (a statedir, a .sqlite file or a content.files directory) or a local:// URI', 'EINVAL');
+    throw new FluxError('no store to restore into: give --store=LOCATION (a statedir, a .sqlite file or a content.files directory) or set FLUX_URI to a running instance', 'EINVAL');
   }
-  const env = o.env ?? process.env;
+  const settings = o.settings ?? DEFAULT_SETTINGS;
   const write = o.write ?? ((s: string) => void process.stderr.write(s));
   const quiet = o.quiet ?? false;
 
@@ -143,7 +145,7 @@ export async function restore(o: RestoreOptions): Promise<RestoreResult> {
         checkpoint: o.checkpoint ?? false,
         noCache: o.noCache ?? false,
         maxreqs,
-        namespace: env.FLUX_KVS_NAMESPACE || undefined,
+        namespace: settings.namespace,
       });
       target = liveTarget;
     } else {
@@ -157,7 +159,7 @@ export async function restore(o: RestoreOptions): Promise<RestoreResult> {
     }
     if (o.sdNotify) {
       // Live: state-machine.sd-notify through the broker, as flux-core does.
-      notifier = liveTarget ? liveTarget.sdNotifier() : makeSdNotifier((msg) => write(`flux-restore: ${msg}\n`), env);
+      notifier = liveTarget ? liveTarget.sdNotifier() : makeSdNotifier((msg) => write(`flux-restore: ${msg}\n`), settings.notifyEnv);
     }
     const p = new RestoreProgress({ quiet, verbose: o.verbose ?? false, write, notifier });
     progress = p;

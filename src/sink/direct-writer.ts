@@ -48,9 +48,9 @@ const SYNC_EVERY = 64 << 20;
 const fsyncAsync = promisify(fsync);
 const fdatasyncAsync = promisify(fdatasync);
 
-/** `FLUXDUMP_DIRECT_IO=0` turns direct writes off (ordinary buffered writes). */
-export function directIoWanted(env: NodeJS.ProcessEnv = process.env): boolean {
-  return env.FLUXDUMP_DIRECT_IO !== '0' && typeof constants.O_DIRECT === 'number';
+/** Whether this platform has O_DIRECT at all (the run's settings decide whether to use it). */
+export function directIoAvailable(): boolean {
+  return typeof constants.O_DIRECT === 'number';
 }
 
 export class AppendWriter {
@@ -85,7 +85,7 @@ export class AppendWriter {
     this.fd = openSync(path, 'wx', mode);
     this.#syncEvery = opts.syncEvery ?? SYNC_EVERY;
     this.#syncDue = this.#syncEvery;
-    this.#direct = (opts.direct ?? directIoWanted()) ? openDirect(path) : null;
+    this.#direct = (opts.direct ?? true) && directIoAvailable() ? openDirect(path) : null;
     this.#directFd = this.#direct;
     if (this.#direct !== null) {
       const at = opts.stageOffset ?? 0;

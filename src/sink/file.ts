@@ -51,12 +51,13 @@ export function removeStaleTemporaries(outfile: string): string[] {
   return removed;
 }
 
-export function fileSink(outfile: string): WritableStream<Uint8Array> {
+/** `directIo`: write with O_DIRECT where the filesystem allows (default; FLUXDUMP_DIRECT_IO=0 turns it off). */
+export function fileSink(outfile: string, opts: { directIo?: boolean } = {}): WritableStream<Uint8Array> {
   removeStaleTemporaries(outfile);
   const tmp = tempPathFor(outfile);
   let out: AppendWriter;
   try {
-    out = new AppendWriter(tmp, 0o644);
+    out = new AppendWriter(tmp, 0o644, { direct: opts.directIo ?? true });
   } catch (err) {
     throw new FluxError(`${outfile}: cannot create: ${(err as Error).message}`, (err as NodeJS.ErrnoException).code ?? 'EIO');
   }

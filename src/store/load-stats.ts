@@ -1,6 +1,6 @@
 /**
  * Opt-in measurement of the load a dump puts on its source, for bench/maxreqs.mjs: with
- * FLUXDUMP_STATS=FILE in the environment, each store (a broker connection, or an offline
+ * FLUXDUMP_STATS=FILE in the environment (the run's settings: src/cli/settings.ts), each store (a broker connection, or an offline
  * store's load calls) appends one JSON line to FILE when the process exits:
  *
  *   {"source":"broker","requests":22209,"blobs":22209,"bytes":9612345,"maxInflight":64,
@@ -14,8 +14,6 @@
  */
 import { appendFileSync } from 'node:fs';
 import type { ContentStore, LoadResult } from './source.js';
-
-export const STATS_ENV = 'FLUXDUMP_STATS';
 
 /** Histogram: SUB buckets per power of two of microseconds, up to 2^BITS us (~71 min). */
 const SUB = 32;
@@ -119,9 +117,8 @@ function bucketMid(i: number): number {
 const open: LoadStats[] = [];
 let hooked = false;
 
-/** A LoadStats for `source` when FLUXDUMP_STATS is set, else undefined. */
-export function loadStatsFromEnv(source: string, env: Record<string, string | undefined> = process.env): LoadStats | undefined {
-  const file = env[STATS_ENV];
+/** A LoadStats for `source` whose summary goes to `file` at exit; undefined without a file. */
+export function loadStatsTo(file: string | undefined, source: string): LoadStats | undefined {
   if (!file) return undefined;
   const s = new LoadStats(source);
   open.push(s);

@@ -45,13 +45,11 @@ const LOAD_THREAD_BYTES = 32 << 20;
 const WINDOW: LoadWindow = { batch: 1024, inflight: 2, window: 2 };
 
 /**
- * Whether the content.sqlite at `path` is loaded on a load thread: `forced` if given,
- * else FLUXDUMP_LOAD_THREAD=1/0 (tests, benchmarks), else by its size.
+ * Whether the content.sqlite at `path` is loaded on a load thread: `forced` if given
+ * (the run's settings: FLUXDUMP_LOAD_THREAD), else by its size.
  */
 export function wantsLoadThread(path: string, forced?: boolean): boolean {
   if (forced !== undefined) return forced;
-  const env = typeof process !== 'undefined' ? process.env.FLUXDUMP_LOAD_THREAD : undefined;
-  if (env === '1' || env === '0') return env === '1';
   try {
     return statSync(path).size >= LOAD_THREAD_BYTES;
   } catch {
@@ -68,11 +66,11 @@ const prestarted = new Map<string, Promise<LoadThread>>();
  * LoadThread.start() for the same file then takes it over. Anything unusual about the
  * location is left for the store's opening to report.
  */
-export function prestartLoadThread(location: string | undefined): void {
+export function prestartLoadThread(location: string | undefined, forced?: boolean): void {
   if (location === undefined || location.includes('://')) return;
   try {
     const path = statSync(location).isDirectory() ? join(location, 'content.sqlite') : location;
-    if (!existsSync(path) || !wantsLoadThread(path)) return;
+    if (!existsSync(path) || !wantsLoadThread(path, forced)) return;
     const thread = LoadThread.start(path);
     thread.catch(() => {}); // taken over by start(), which reports its failure
     prestarted.set(resolve(path), thread);

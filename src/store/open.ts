@@ -7,7 +7,7 @@ import { existsSync, statSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { FluxError } from '../errors.js';
 import { CHECKPOINT_FILE, FilesStore } from './files.js';
-import { loadStatsFromEnv, withLoadStats } from './load-stats.js';
+import { loadStatsTo, withLoadStats } from './load-stats.js';
 import type { ContentStore } from './source.js';
 
 export type StoreKind = 'sqlite' | 'files' | 'broker';
@@ -50,6 +50,10 @@ export interface OpenStoreOptions {
   noCache?: boolean;
   /** Live only: KVS namespace for the current root (FLUX_KVS_NAMESPACE; default primary). */
   namespace?: string | undefined;
+  /** content.sqlite: read on a load thread (true), not (false), or by its size (undefined). */
+  loadThread?: boolean | undefined;
+  /** Append load statistics to this file at exit (FLUXDUMP_STATS). */
+  statsFile?: string | undefined;
 }
 
 export type BrokerOpener = (uri: string, opts: OpenStoreOptions) => Promise<ContentStore>;
@@ -68,16 +72,16 @@ export async function openStore(location: string, opts: OpenStoreOptions = {}): 
   switch (r.kind) {
     case 'sqlite':
       // Loaded here: a live dump never needs the SQLite reader (~30 ms of start-up).
-      return measured(await (await import('./sqlite.js')).SqliteStore.open(r.path), 'sqlite');
+      return measured(await (await import('./sqlite.js')).SqliteStore.open(r.path, { loadThread: opts.loadThread }), 'sqlite', opts.statsFile);
     case 'files':
-      return measured(new FilesStore(r.path), 'files');
+      return measured(new FilesStore(r.path), 'files', opts.statsFile);
     case 'broker':
       return (await loadBrokerOpener())(r.path, opts); // the broker client measures its RPCs
   }
 }
 
-/** With FLUXDUMP_STATS set (bench/maxreqs.mjs), an offline store's loads are timed. */
-function measured(store: ContentStore, source: string): ContentStore {
-  const stats = loadStatsFromEnv(source);
+/** With a statistics file (FLUXDUMP_STATS, bench/maxreqs.mjs), an offline store's loads are timed. */
+function measured(store: ContentStore, source: string, statsFile: string | undefined): ContentStore {
+  const stats = loadStatsTo(statsFile, source);
   return stats ? withLoadStats(store, stats) : store;
 }

@@ -85,7 +85,7 @@ export class SqliteStore implements ContentStore {
    * load batches on a second thread (default: wantsLoadThread, i.e. stores big enough
    * for it to pay for its start-up). A thread the CLI started early is taken over.
    */
-  static async open(path: string, opts: { loadThread?: boolean } = {}): Promise<SqliteStore> {
+  static async open(path: string, opts: { loadThread?: boolean | undefined } = {}): Promise<SqliteStore> {
     await probeSqliteLock(path);
     const store = SqliteStore.openUnprobed(path);
     if (wantsLoadThread(path, opts.loadThread)) {

@@ -485,12 +485,8 @@ export function createZipWriter(opts: FormatOptions & ZipOptions): ZipWriter {
 }
 
 /**
- * FLUXDUMP_ZIP_POOL=0 keeps every member inline (benchmarks compare the two paths in one
- * run); anything else, or unset, uses the pool for archives big enough to pay for it.
+ * The registry's zip format: deflate on the worker pool when the archive is big enough,
+ * unless `zipPool` is false (FLUXDUMP_ZIP_POOL=0: benchmarks compare the two paths).
  */
-function poolFromEnv(): boolean {
-  return (typeof process !== 'undefined' ? process.env.FLUXDUMP_ZIP_POOL : undefined) !== '0';
-}
-
-/** The registry's zip format: deflate on the worker pool when the archive is big enough. */
-export const zipWriter: FormatFactory = (opts) => createZipWriter(poolFromEnv() ? { ...opts, pool: opts.threads === undefined ? {} : { threads: opts.threads } } : opts);
+export const zipWriter: FormatFactory = (opts) =>
+  createZipWriter(opts.zipPool !== false ? { ...opts, pool: opts.threads === undefined ? {} : { threads: opts.threads } } : opts);
