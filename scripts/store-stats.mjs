@@ -24,7 +24,9 @@ function fail(msg) {
 
 let db;
 try {
-  db = new Database(path, { readonly: true, fileMustExist: true });
+  // Not read-only: a read-only connection to a WAL database leaves -wal/-shm files
+  // behind; a writable one removes them at close (nothing is written).
+  db = new Database(path, { fileMustExist: true });
 } catch (err) {
   fail(err.message);
 }
@@ -46,6 +48,7 @@ for (const [rowid, hash, size, object] of db.prepare('SELECT rowid, CAST(hash AS
   rowidOf.set(Buffer.from(hash).toString('hex'), rowid);
   objects.push({ rowid, bytes });
 }
+db.close();
 const byRowid = new Map(objects.map((o) => [o.rowid, o]));
 const dec = new TextDecoder();
 const DIR_TAIL = '},"type":"dir","ver":1}';

@@ -6,7 +6,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,6 +17,7 @@ import { SortedTreeBuilder } from '../src/gen/sorted-tree.js';
 import { parseSizeSpec, syntheticKeys } from '../src/gen/synthetic.js';
 import { installWasmLz4 } from '../src/wasm/lz4.js';
 import { makeVal } from '../src/walk/treeobj.js';
+import { flux, requireFlux } from './helpers/flux.js';
 import { dumpCli, ROOT, run, RESTORE_CLI, tempDir } from './helpers/paths.js';
 
 const t = tempDir('gen-store-');
@@ -25,8 +26,8 @@ let n = 0;
 const out = (name: string) => join(t.dir, `${n++}-${name}`, 'content.sqlite');
 /** The CLI's default checkpoint timestamp. */
 const TIMESTAMP = 1795690510.5299776;
-/** Root of the committed sample (`scripts/gen-store --jobs 100 --seed 1`). */
-const SAMPLE_ROOT = 'sha1-9eb87be13580c59d045039a490c2b2706113e6aa';
+/** Root of the committed sample (`scripts/gen-store --jobs 100 --seed 1`: the production shape). */
+const SAMPLE_ROOT = 'sha1-55a4a38b8419b7c4be45d476ea73da5f03dbf63c';
 
 beforeAll(async () => {
   await installWasmLz4(); // the worker uses the WASM LZ4 core: same blocks in-thread
@@ -76,11 +77,11 @@ function restoreRoot(tar: string): string {
   return checkpointRoot(store);
 }
 
-describe('jobs shape', () => {
-  it('still makes the committed sample: same root, same objects', () => {
+describe('jobs shapes', () => {
+  it('the production shape still makes the committed sample: same root, same objects', () => {
     const path = out('sample');
-    const r = jobs(path, 100, 1);
-    expect(r).toMatchObject({ rootref: SAMPLE_ROOT, keys: 704, rows: 1018 });
+    const r = genStore({ out: path, jobs: 100, seed: 1, hash: 'sha1', timestamp: TIMESTAMP, live: {} });
+    expect(r).toMatchObject({ rootref: SAMPLE_ROOT, keys: 704, rows: 7148 });
     // a copy: opening a WAL database, even read-only, leaves -shm/-wal files beside it
     const sample = join(t.dir, 'sample.sqlite');
     copyFileSync(join(ROOT, 'sample/content.sqlite'), sample);
@@ -119,6 +120,149 @@ describe('jobs shape', () => {
     const r = jobs(out('keys'), jobsForKeys(1000), 2);
     expect(r.keys).toBe(1005);
     expect(r.keys).toBeGreaterThanOrEqual(1000);
+  });
+});
+
+describe('production-shaped jobs (the default shape)', () => {
+  const JOBS = 300;
+  let path: string;
+  let r: GenResult;
+  /** scripts/store-stats.mjs --json of the store. */
+  let stats: {
+    objects: number;
+    reachable: number;
+    garbagePct: number;
+    keys: number;
+    jobs: number;
+    perJob: { dirs: number; keys: number; valueBlobs: number };
+    valrefBlobCounts: Record<string, number>;
+    valueBlobBytes: { median: number; p90: number; max: number };
+    dirBytes: { median: number; p90: number };
+    liveRowidGap: { median: number; p90: number; p99: number };
+  };
+  beforeAll(() => {
+    path = out('live');
+    // through the CLI: the default shape is this one
+    const g = spawnSync(process.execPath, [join(ROOT, 'scripts/gen-store.mjs'), '-q', '--jobs', String(JOBS), '--seed', '11', '--checkpoint-every', '300', '--out', path], { encoding: 'utf8' });
+    expect(g.stderr).toBe('');
+    expect(g.status).toBe(0);
+    r = { rootref: checkpointRoot(path) } as GenResult;
+    const s = spawnSync(process.execPath, [join(ROOT, 'scripts/store-stats.mjs'), '--json', path], { encoding: 'utf8', maxBuffer: 1 << 26 });
+    expect(s.stderr).toBe('');
+    stats = JSON.parse(s.stdout);
+  });
+
+  it("has the proportions of a real store's jobs: 7 keys, 22 value blobs, ~3.4 directories each", () => {
+    expect(stats.keys).toBe(7 * JOBS + 4);
+    expect(stats.jobs).toBe(JOBS);
+    // valrefs of 1 blob (jobspec, J, R, guest/input, and the 4 top-level keys), 2 (guest/output),
+    // 6 (guest/exec/eventlog) and 10 (eventlog: one event per commit)
+    expect(stats.valrefBlobCounts).toEqual({ 1: 4 * JOBS + 4, 2: JOBS, 6: JOBS, 10: JOBS });
+    expect(stats.perJob.dirs).toBeGreaterThan(3.2);
+    expect(stats.perJob.dirs).toBeLessThan(3.7);
+    expect(stats.valueBlobBytes.median).toBeGreaterThan(80);
+    expect(stats.valueBlobBytes.median).toBeLessThan(140);
+    expect(stats.valueBlobBytes.p90).toBeGreaterThan(150);
+    expect(stats.valueBlobBytes.p90).toBeLessThan(300);
+    expect(stats.valueBlobBytes.max).toBeLessThanOrEqual(3300);
+    expect(stats.dirBytes.median).toBeGreaterThan(250);
+    expect(stats.dirBytes.median).toBeLessThan(500);
+  });
+
+  it('is mostly garbage, interleaved with the live objects in rowid order', () => {
+    expect(stats.garbagePct).toBeGreaterThan(55);
+    expect(stats.garbagePct).toBeLessThan(75);
+    expect(stats.objects).toBeGreaterThan(2.5 * stats.reachable);
+    expect(stats.liveRowidGap.median).toBe(1);
+    expect(stats.liveRowidGap.p90).toBeGreaterThanOrEqual(4);
+    expect(stats.liveRowidGap.p90).toBeLessThanOrEqual(12);
+    expect(stats.liveRowidGap.p99).toBeGreaterThan(stats.liveRowidGap.p90);
+  });
+
+  it("has checkpoints as Flux keeps them: older roots first, every root's tree in the store", () => {
+    const db = new Database(path, { readonly: true });
+    let ckpts: { version: number; rootref: string; sequence: number; timestamp: number }[];
+    try {
+      ckpts = (db.prepare('SELECT value FROM checkpt_v2 ORDER BY id').pluck().all() as string[]).map((v) => JSON.parse(v));
+      // the timestamp is a JSON real, as Flux's parser requires
+      for (const v of db.prepare('SELECT value FROM checkpt_v2').pluck().all() as string[]) expect(v).toMatch(/"timestamp":\d+\.\d+/);
+    } finally {
+      db.close();
+    }
+    expect(ckpts.length).toBeGreaterThanOrEqual(2);
+    expect(ckpts.length).toBeLessThanOrEqual(5);
+    for (let i = 1; i < ckpts.length; i++) {
+      expect(ckpts[i]!.sequence).toBeGreaterThan(ckpts[i - 1]!.sequence);
+      expect(ckpts[i]!.timestamp).toBeGreaterThan(ckpts[i - 1]!.timestamp);
+    }
+    // an older checkpoint's root is a complete tree (garbage now, but whole): dump it
+    const older = out('older');
+    mkdirSync(join(older, '..'));
+    copyFileSync(path, older);
+    const w = new Database(older);
+    try {
+      w.prepare('DELETE FROM checkpt_v2 WHERE id > (SELECT min(id) FROM checkpt_v2)').run();
+    } finally {
+      w.close();
+    }
+    expect(checkpointRoot(older)).toBe(ckpts[0]!.rootref);
+    const { names } = dumpAndList(older);
+    expect(names.length).toBeGreaterThan(0);
+    expect(names.length).toBeLessThan(stats.keys);
+  });
+
+  it('dumps and restores with our commands: the restored store dumps to the same archive', () => {
+    const { tar, names } = dumpAndList(path);
+    expect(names.length).toBe(stats.keys);
+    const restored = tar.replace(/dump\.tar$/, 'restored.sqlite');
+    restoreRoot(tar);
+    const again = join(t.dir, 'again.tar');
+    const d = dumpCli(['-q', '--checkpoint', `--store=${restored}`, again]);
+    expect(d.status).toBe(0);
+    // one blob per value now, so another root, but the same entries byte for byte
+    expect(checkpointRoot(restored)).not.toBe(r.rootref);
+    expect(readFileSync(again).equals(readFileSync(tar))).toBe(true);
+  });
+
+  it("flux-core 0.88 reads it: `flux dump --checkpoint` in a minimal instance gives our dump's entries", () => {
+    requireFlux();
+    const statedir = join(t.dir, 'fc-state');
+    mkdirSync(statedir);
+    copyFileSync(path, join(statedir, 'content.sqlite'));
+    const theirs = join(t.dir, 'flux-core.tar');
+    const script = `flux module load content && flux module load content-sqlite && flux dump -q --no-cache --checkpoint ${theirs}; rc=$?; flux module remove content-sqlite; flux module remove content; exit $rc`;
+    const m = flux(['start', '-Scontent.hash=sha1', '-Sbroker.rc1_path=', '-Sbroker.rc3_path=', `-Sstatedir=${statedir}`, 'bash', '-c', script]);
+    expect(m.status, m.stderr).toBe(0);
+    const ours = dumpAndList(path).tar;
+    const x = (tarFile: string, dir: string) => {
+      mkdirSync(dir);
+      const e = spawnSync('tar', ['-xf', tarFile, '-C', dir], { encoding: 'utf8' });
+      expect(e.status, e.stderr).toBe(0);
+    };
+    x(theirs, join(t.dir, 'x-theirs'));
+    x(ours, join(t.dir, 'x-ours'));
+    const diff = spawnSync('diff', ['-r', join(t.dir, 'x-theirs'), join(t.dir, 'x-ours')], { encoding: 'utf8' });
+    expect(diff.stdout).toBe('');
+    expect(diff.status).toBe(0);
+    const list = spawnSync('tar', ['tf', theirs], { encoding: 'utf8', maxBuffer: 1 << 26 });
+    expect(list.stdout.split('\n').filter(Boolean).length).toBe(stats.keys);
+  }, 120_000);
+
+  it('is deterministic, with the SQLite worker or without, and --shape flat keeps the old shape', () => {
+    const opts = (o: string, worker: boolean): GenOptions => ({ out: o, jobs: 60, seed: 2, hash: 'sha1', timestamp: 1, live: {}, worker });
+    const a = out('la');
+    const b = out('lb');
+    const ra = genStore(opts(a, true));
+    const rb = genStore(opts(b, false));
+    expect(rb.rootref).toBe(ra.rootref);
+    expect(readFileSync(b).equals(readFileSync(a))).toBe(true);
+    const flat = out('flat');
+    const g = spawnSync(process.execPath, [join(ROOT, 'scripts/gen-store.mjs'), '-q', '--shape', 'flat', '--jobs', '60', '--seed', '2', '--out', flat], { encoding: 'utf8' });
+    expect(g.status, g.stderr).toBe(0);
+    expect(checkpointRoot(flat)).toBe(jobs(out('flat2'), 60, 2).rootref);
+    const bad = spawnSync(process.execPath, [join(ROOT, 'scripts/gen-store.mjs'), '--appends', '3', '--jobs', '5', '--out', out('bad')], { encoding: 'utf8' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toBe('gen-store: --appends is for --shape flat (the jobs shape\'s eventlogs grow by commits)\n');
   });
 });
 
@@ -215,7 +359,7 @@ describe('the database', () => {
 
 describe('shapes: key counts, dump, tar, restore', () => {
   const cases: { name: string; opts: () => GenOptions; keys: number; check?: (names: string[], path: string) => void }[] = [
-    { name: 'jobs', keys: 7 * 40 + 4, opts: () => ({ out: '', seed: 1, hash: 'sha1', timestamp: 1, jobs: 40, shape: { appends: 1, sizeFactor: 1 } }) },
+    { name: 'flat jobs', keys: 7 * 40 + 4, opts: () => ({ out: '', seed: 1, hash: 'sha1', timestamp: 1, jobs: 40, shape: { appends: 1, sizeFactor: 1 } }) },
     {
       name: 'wide: one directory holds every key',
       keys: 1500,
