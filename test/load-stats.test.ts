@@ -6,7 +6,9 @@
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import { LoadStats, loadStatsFromEnv } from '../src/store/load-stats.js';
+import { LoadStats, loadStatsTo } from '../src/store/load-stats.js';
+import { SqliteStore } from '../src/store/sqlite.js';
+import { settingsFromEnv } from '../src/cli/settings.js';
 import { openStore } from '../src/store/open.js';
 import { DUMP_CLI, ROOT, run, tempDir } from './helpers/paths.js';
 import { peerPool, runLive } from './peer/live-cli.js';
@@ -52,11 +54,16 @@ describe('LoadStats', () => {
   });
 
   it('nothing without the variable', async () => {
-    expect(loadStatsFromEnv('x', {})).toBeUndefined();
+    expect(settingsFromEnv({}).statsFile).toBeUndefined();
+    expect(settingsFromEnv({ FLUXDUMP_STATS: '' }).statsFile).toBeUndefined();
+    expect(loadStatsTo(undefined, 'x')).toBeUndefined();
     const store = await openStore(SAMPLE);
     try {
-      // no wrapper: the store's own methods
-      expect(Object.prototype.hasOwnProperty.call(store, 'load')).toBe(false);
+      // no wrapper: the store itself
+      expect(store).toBeInstanceOf(SqliteStore);
+      const measured = await openStore(SAMPLE, { statsFile: file('unused.json') });
+      expect(measured).not.toBeInstanceOf(SqliteStore);
+      await measured.close();
     } finally {
       await store.close();
     }
