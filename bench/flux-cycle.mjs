@@ -71,7 +71,10 @@ function logLines(file) {
 }
 
 function at(lines, rc, what) {
-  const l = lines.find((x) => x.text.endsWith(`${rc}.0: ${what}`));
+  // rc's stderr lines of tasks running at once can arrive joined ("start Astart B"):
+  // a line holds the event when the name is followed by the end or by another message
+  const re = new RegExp(`${rc}\\.0: .*${what.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?=$|start |completed |module\\.|loaded |removed )`);
+  const l = lines.find((x) => re.test(x.text));
   if (!l) throw new Error(`no "${rc}.0: ${what}" in the broker log`);
   return l.t;
 }
