@@ -22,6 +22,14 @@
 //   rc3, rc1       the broker's "Exited ... Ns" for the whole rc script
 //   cycle          wall time of both flux start commands
 // The archive is checked with the system tar (entry count) after step 1.
+//
+//   node bench/flux-cycle.mjs --cpu [--jobs ...] [--stores DIR] [--work DIR]
+//
+// measures the two phases alone, with CPU seconds (user+sys of the whole process tree,
+// /usr/bin/time), which a busy machine distorts far less than wall time: flux-core's dump
+// and restore exactly as its rc tasks run them, in a minimal instance (content +
+// content-sqlite only; its start-up cost is measured alone and subtracted), against
+// fluxdump's offline commands as our tasks run them, on the same store and archive.
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -136,6 +144,63 @@ function cycle(jobs, db, variant, rep) {
   const res = { jobs, variant, rep, entries, dump, restore, rc3, rc1, stop: wall1, start: wall2, cycle: wall1 + wall2 };
   rmSync(sd, { recursive: true, force: true }); // keep the logs, not GBs of stores
   return res;
+}
+
+/** `/usr/bin/time` around argv: { wall, cpu } seconds of the whole process tree. */
+function timed(argv, cwd) {
+  const r = spawnSync('/usr/bin/time', ['-f', 'TIMED %e %U %S', ...argv], { encoding: 'utf8', cwd, env: { ...process.env, FLUX_URI: '' }, maxBuffer: 1 << 26 });
+  const m = /TIMED ([\d.]+) ([\d.]+) ([\d.]+)\s*$/.exec(r.stderr);
+  if (r.status !== 0 || !m) throw new Error(`${argv.join(' ')} failed (${r.status}): ${r.stderr.slice(-1500)}`);
+  return { wall: Number(m[1]), cpu: Number(m[2]) + Number(m[3]) };
+}
+
+function minimal(statedir, script) {
+  return [FLUX, 'start', '-Scontent.hash=sha1', '-Sbroker.rc1_path=', '-Sbroker.rc3_path=', `-Sstatedir=${statedir}`, 'bash', '-c', script];
+}
+
+function cpuPhases(jobs, db) {
+  const dir = join(WORK, `cpu-jobs${jobs}`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const sd = join(dir, 'state');
+  mkdirSync(sd);
+  cpSync(db, join(sd, 'content.sqlite'));
+  const load = 'flux module load content && flux module load content-sqlite';
+  const unload = 'flux module remove content-sqlite && flux module remove content';
+  const base = timed(minimal(sd, `${load} && ${unload}`), dir);
+  const coreArchive = join(dir, 'core.tgz');
+  const coreDump = timed(minimal(sd, `${load} && flux dump --sd-notify --quiet --ignore-failed-read --no-cache --maxreqs=128 --checkpoint ${coreArchive} && ${unload}`), dir);
+  const ourArchive = join(dir, 'ours.tgz');
+  const ourDump = timed([process.execPath, join(ROOT, 'dist/cli/flux-dump.js'), '--sd-notify', '--quiet', '--ignore-failed-read', '--checkpoint', `--store=${join(sd, 'content.sqlite')}`, ourArchive], dir);
+  // both restore the same archive (flux-core's), each into an empty store
+  const coreSd = join(dir, 'core-restored');
+  mkdirSync(coreSd);
+  const coreRestore = timed(minimal(coreSd, `flux module load content && flux module load content-sqlite truncate && flux restore --sd-notify --quiet --checkpoint --size-limit=100M ${coreArchive} && ${unload}`), dir);
+  const ourDb = join(dir, 'ours-restored', 'content.sqlite');
+  mkdirSync(join(dir, 'ours-restored'));
+  const ourRestore = timed([process.execPath, join(ROOT, 'dist/cli/flux-restore.js'), '--sd-notify', '--quiet', '--checkpoint', '--size-limit=100M', '--hash=sha1', `--store=${ourDb}`, coreArchive], dir);
+  rmSync(dir, { recursive: true, force: true });
+  const sub = (x) => ({ wall: x.wall - base.wall, cpu: x.cpu - base.cpu });
+  return { jobs, base, coreDump: sub(coreDump), ourDump, coreRestore: sub(coreRestore), ourRestore };
+}
+
+if (process.argv.includes('--cpu')) {
+  const f = (x) => x.toFixed(2);
+  const rows = [];
+  for (const jobs of SIZES) {
+    const r = cpuPhases(jobs, store(jobs).db);
+    console.error(JSON.stringify(r));
+    rows.push(r);
+  }
+  console.log('| jobs | phase | flux-core wall s | flux-core CPU s | fluxdump wall s | fluxdump CPU s | wall ratio | CPU ratio |');
+  console.log('|---|---|---|---|---|---|---|---|');
+  for (const r of rows) {
+    for (const [name, a, b] of [['dump', r.coreDump, r.ourDump], ['restore', r.coreRestore, r.ourRestore]]) {
+      console.log(`| ${r.jobs} | ${name} | ${f(a.wall)} | ${f(a.cpu)} | ${f(b.wall)} | ${f(b.cpu)} | ${f(a.wall / b.wall)}x | ${f(a.cpu / b.cpu)}x |`);
+    }
+  }
+  console.log(`\n(minimal instance start+stop, subtracted from flux-core's figures: ${rows.map((r) => `${r.jobs} jobs ${f(r.base.wall)} s wall, ${f(r.base.cpu)} s CPU`).join('; ')})`);
+  process.exit(0);
 }
 
 const results = [];
