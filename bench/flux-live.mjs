@@ -159,7 +159,7 @@ if (v.rank3) {
     if (r.status !== 0 || !rank3) throw new Error(`rank 3's local-uri: ${r.stderr}`);
     say(`\n## maxreqs sweep through rank 3 of a --test-size=4 instance: bench/results/real-flux-rank3.md`);
     const s = spawnSync(process.execPath, [join(ROOT, 'bench/maxreqs.mjs'), '--source', 'live', '--maxreqs', v.sweep, '--runs', String(Math.min(runs, 3)), '--name', 'real-flux-rank3'], {
-      env: { ...inst.env, FLUX_URI: rank3 },
+      env: { ...inst.env, FLUX_URI: rank3, FLUXDUMP_BENCH_SOURCE: `rank 3 of a --test-size=4 instance over scripts/gen-store --jobs ${v.jobs} --seed 1` },
       stdio: 'inherit',
     });
     if (s.status !== 0) throw new Error('bench/maxreqs.mjs failed');

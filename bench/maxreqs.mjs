@@ -163,11 +163,12 @@ async function sweep() {
   return {
     meta: {
       source: v.source,
+      // only the source's own text is built: a live source has no store path
       sourceText: {
-        offline: `offline store \`${relative(ROOT, store)}\``,
-        peer: `broker simulator (test/peer/, own process) serving \`${relative(ROOT, store)}\` from memory, ${v.latency} ms added per response${Number(v.jitter) ? ` (+0..${v.jitter} ms jitter)` : ''}`,
-        live: `live instance \`${process.env.FLUX_URI}\``,
-      }[v.source],
+        offline: () => `offline store \`${relative(ROOT, store)}\``,
+        peer: () => `broker simulator (test/peer/, own process) serving \`${relative(ROOT, store)}\` from memory, ${v.latency} ms added per response${Number(v.jitter) ? ` (+0..${v.jitter} ms jitter)` : ''}`,
+        live: () => `live instance \`${process.env.FLUX_URI}\`${process.env.FLUXDUMP_BENCH_SOURCE ? ` (${process.env.FLUXDUMP_BENCH_SOURCE})` : ''}`,
+      }[v.source](),
       latency: v.latency,
       format: v.format,
       runs,
