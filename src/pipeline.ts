@@ -8,7 +8,7 @@ import type { FilterName, FormatName } from './registry.js';
 import type { ContentStore } from './store/source.js';
 import type { ArchiveEntry } from './walk/entry.js';
 import { Walker, type BlobChecker } from './walk/walk.js';
-import type { Chunks, FormatFactory, FormatWriter } from './pack/format.js';
+import type { Chunks, FormatFactory, FormatWriter, TaskRunner } from './pack/format.js';
 import type { FilterFactory } from './compress/filter.js';
 import { createBlobVerifier } from './verify/verify.js';
 import { initCore } from './wasm/init.js';
@@ -35,8 +35,10 @@ export interface DumpOptions {
   threads?: number;
   onEntries?: (batch: readonly ArchiveEntry[]) => void;
   onSkip?: (message: string) => void;
-  /** zip: deflate members on the worker pool once the archive is big enough (default true). */
+  /** zip: deflate members on the compression pool once the archive is big enough (default true; FLUXDUMP_ZIP_POOL=0: false). */
   zipPool?: boolean;
+  /** Where zip deflates its members off the main thread (default: the compression pool, at `threads`). */
+  tasks?: TaskRunner;
 }
 
 export interface DumpRoot {
@@ -68,6 +70,18 @@ const FILTERS: Record<Exclude<FilterName, 'none'>, () => Promise<FilterFactory>>
   bzip2: async () => (await import('./compress/bzip2.js')).bzip2Filter,
   xz: async () => (await import('./compress/xz.js')).xzFilter,
 };
+
+/**
+ * The compression pool as a format sees it (zip deflates its members there): loaded on
+ * the first task, so a dump that never needs it never loads it.
+ */
+export function poolTasks(threads = 0): TaskRunner {
+  const pool = () => import('./compress/pool.js');
+  return {
+    run: async (filename, name, task, transfer) => (await pool()).runTask(filename, name, task, threads, transfer),
+    prewarm: (filename, name, task, key) => void pool().then((m) => m.prewarmTask(filename, name, task, threads, key), () => undefined),
+  };
+}
 
 async function compressionFilter(name: FilterName, threads?: number): Promise<TransformStream<Uint8Array, Uint8Array> | null> {
   if (name === 'none') return null;
@@ -110,7 +124,7 @@ export function dump(opts: DumpOptions): ReadableStream<Uint8Array> {
           onSkip: opts.onSkip,
         });
         entries = walker.walk(root.rootref);
-        writer = (await FORMATS[opts.format]())({ stdout: opts.stdout, zipPool: opts.zipPool ?? true, ...(opts.threads === undefined ? {} : { threads: opts.threads }) });
+        writer = (await FORMATS[opts.format]())({ stdout: opts.stdout, ...(opts.zipPool === false ? {} : { tasks: opts.tasks ?? poolTasks(opts.threads) }) });
       },
       // A pull must enqueue something (or close): the stream calls it again only then.
       async pull(controller) {

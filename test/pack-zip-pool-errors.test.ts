@@ -7,34 +7,35 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FluxError } from '../src/errors.js';
 import { genStore, type GenOptions } from '../src/gen/gen-store.js';
-import type * as Pool from '../src/compress/pool.js';
-import { dump } from '../src/pipeline.js';
+import { closePool } from '../src/compress/pool.js';
+import type { TaskRunner } from '../src/pack/format.js';
+import { dump, poolTasks } from '../src/pipeline.js';
 import { fileSink } from '../src/sink/file.js';
 import { pipeOut } from '../src/sink/pipe.js';
 import { openStore } from '../src/store/open.js';
 import { tempDir } from './helpers/paths.js';
 
-const calls = vi.hoisted(() => ({ n: 0 }));
-
-vi.mock('../src/compress/pool.js', async (importOriginal) => {
-  const real = await importOriginal<typeof Pool>();
-  const deflateBatchOnPool: typeof real.deflateBatchOnPool = (task, threads) => {
-    if (++calls.n !== 3) return real.deflateBatchOnPool(task, threads);
-    const fields = task.fields.slice();
+const calls = { n: 0 };
+/** The real pool, as the pipeline hands it to zip, with the third batch task corrupted on its way. */
+const real = poolTasks();
+const tasks: TaskRunner = {
+  run: (filename, name, task, transfer) => {
+    if (name !== 'deflateBatch' || ++calls.n !== 3) return real.run(filename, name, task, transfer);
+    const t = task as { fields: Uint32Array };
+    const fields = t.fields.slice();
     fields[0] = fields[0]! + (1 << 20); // member 0's body size
-    return real.deflateBatchOnPool({ ...task, fields }, threads);
-  };
-  return { ...real, deflateBatchOnPool };
-});
+    return real.run(filename, name, { ...t, fields }, transfer);
+  },
+  prewarm: real.prewarm,
+};
 
 const t = tempDir('zip-pool-err-');
 const store = join(t.dir, 'store', 'content.sqlite');
 afterAll(async () => {
-  const real = await vi.importActual<typeof Pool>('../src/compress/pool.js');
-  await real.closePool();
+  await closePool();
   t.cleanup();
 });
 
@@ -50,7 +51,7 @@ describe('a worker failure in a zip dump', () => {
     const opened = await openStore(store);
     let error: unknown;
     try {
-      const bytes = dump({ store: opened, checkpoint: true, maxreqs: 2, ignoreFailedRead: false, format: 'zip', filter: 'none', stdout: false, now: 0, uid: 0, gid: 0 });
+      const bytes = dump({ store: opened, checkpoint: true, maxreqs: 2, ignoreFailedRead: false, format: 'zip', filter: 'none', stdout: false, now: 0, uid: 0, gid: 0, tasks });
       await pipeOut(bytes, fileSink(out)).catch((err: unknown) => (error = err));
     } finally {
       await opened.close();

@@ -1,6 +1,6 @@
 /**
- * Zip member deflate on the worker pool (src/pack/zip/batch.ts, src/compress/worker.ts
- * `deflateBatch`): the pool path gives exactly the inline path's bytes, whatever the
+ * Zip member deflate on the worker pool (src/pack/zip/batch.ts, run by batch-task.ts's
+ * `deflateBatch` on the compression pool the pipeline hands the writer): the pool path gives exactly the inline path's bytes, whatever the
  * batching, the thread a batch lands on, or the members deflated before; and a whole
  * flux-dump to .zip big enough to use the pool is read by unzip, bsdtar and our restore.
  */
@@ -10,11 +10,11 @@ import { deflateRawSync } from 'node:zlib';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { genStore, type GenOptions } from '../src/gen/gen-store.js';
-import { closePool, defaultThreads, deflateBatchOnPool, poolThreads } from '../src/compress/pool.js';
+import { closePool, defaultThreads, poolThreads, runTask } from '../src/compress/pool.js';
 import { inlineDeflateKind, inlineDeflateRaw } from '../src/pack/zip/deflate.js';
 import { FIELDS, layOutMembers, readLaidOutBatch, resultBound } from '../src/pack/zip/batch.js';
-import { createZipWriter, type ZipOptions } from '../src/pack/zip/writer.js';
-import { dump } from '../src/pipeline.js';
+import { batchTaskPath, createZipWriter, type ZipOptions } from '../src/pack/zip/writer.js';
+import { dump, poolTasks } from '../src/pipeline.js';
 import { openStore } from '../src/store/open.js';
 import type { ArchiveEntry } from '../src/walk/entry.js';
 import { generatedEntries, kvsValue, pseudoRandom } from './helpers/pack-fixtures.js';
@@ -61,7 +61,10 @@ function packByHand(entries: readonly ArchiveEntry[]): { names: Uint8Array; bodi
   return { names: new Uint8Array(Buffer.concat(names)), bodies: new Uint8Array(Buffer.concat(bodies)), fields };
 }
 
-const ALWAYS_POOL = { pool: { threads: 2, minTaskBytes: 0, startAfter: 0 } } satisfies ZipOptions;
+const ALWAYS_POOL = { pool: { tasks: poolTasks(2), minTaskBytes: 0, startAfter: 0 } } satisfies ZipOptions;
+/** One batch task on the pool, as the writer runs it (an ArrayBuffer of bodies is moved). */
+const deflateBatchOnPool = (task: { bodies: ArrayBuffer | SharedArrayBuffer }, threads: number) =>
+  runTask(batchTaskPath(), 'deflateBatch', task, threads, task.bodies instanceof ArrayBuffer ? [task.bodies] : []);
 
 describe('zip members deflated on the pool', () => {
   it('the inline codec gives deflateRawSync\'s bytes whatever it deflated before', () => {
@@ -122,7 +125,7 @@ describe('zip members deflated on the pool', () => {
     const entries = poolEntries();
     const inline = await zipBytes(entries, {}, 16);
     // The first ~64 KiB inline, then the pool; small batches with nothing in flight inline.
-    const mixed = await zipBytes(entries, { pool: { threads: 2, minTaskBytes: 4096, startAfter: 64 << 10 } }, 16);
+    const mixed = await zipBytes(entries, { pool: { tasks: poolTasks(2), minTaskBytes: 4096, startAfter: 64 << 10 } }, 16);
     expect(Buffer.compare(mixed, inline)).toBe(0);
     const file = join(t.dir, 'mixed.zip');
     writeFileSync(file, mixed);

@@ -1,7 +1,8 @@
 /**
  * The one worker pool for compression (piscina). Created on first use, sized from the
  * core count (or the largest `threads` any user asked for), reused by every filter and
- * by the zip writer's member deflate for the life of the process. Idle workers are
+ * by other modules' tasks (runTask: the zip writer's member deflate, as the pipeline
+ * hands it the pool) for the life of the process. Idle workers are
  * unref'd by piscina, so a forgotten pool never keeps the process alive; the CLI still
  * calls closePool() at exit to end them promptly.
  */
@@ -11,12 +12,10 @@ import { fileURLToPath } from 'node:url';
 import type { Piscina } from 'piscina';
 import { poolRuntimeOptions } from '../runtime-pool.js';
 import type { Codec, GzipEngine } from './codecs.js';
-import type { CompressTask, DeflateBatchTask } from './worker.js';
+import type { CompressTask } from './worker.js';
 
-/** What the workers run: filter chunks (default export) and zip deflate batches. */
-type PoolTask = CompressTask | DeflateBatchTask;
-/** piscina's `name` for the zip task: the worker module's named export. */
-const DEFLATE_BATCH = 'deflateBatch';
+/** What the workers run: filter chunks (the default worker's export) and other modules' tasks. */
+type PoolTask = CompressTask | unknown;
 
 /** The worker entry next to this module once compiled (dist/compress/worker.js). */
 const WORKER_URL = new URL('./worker.js', import.meta.url);
@@ -100,16 +99,20 @@ export async function compressOnPool(
 }
 
 /**
- * Lay out a zip batch on the pool (src/pack/zip/batch.ts). A shared `task.bodies` is
- * read in place (the caller must not touch it until the promise settles); an ArrayBuffer
- * is TRANSFERRED (detached here). The rest is copied. Resolves to the result's length
- * in `task.output` or, without one, to the result itself.
+ * Runs export `name` of worker module `filename` (an absolute path) on the pool with
+ * `task`: `transfer` buffers are TRANSFERRED (detached here), shared ones are read in
+ * place (the caller must not touch them until the promise settles), the rest is copied.
  */
-export async function deflateBatchOnPool(task: DeflateBatchTask, threads: number): Promise<ArrayBuffer | number> {
+export async function runTask(filename: string, name: string, task: unknown, threads: number, transfer: ArrayBuffer[] = []): Promise<unknown> {
   const p = await getPool(threads);
-  const { bodies } = task;
-  return bodies instanceof ArrayBuffer ? p.run(task, { name: DEFLATE_BATCH, transferList: [bodies] }) : p.run(task, { name: DEFLATE_BATCH });
+  return transfer.length > 0 ? p.run(task, { filename, name, transferList: transfer }) : p.run(task, { filename, name });
 }
+
+/** prewarm() for another module's task: start the pool and run `task` (an empty one) on every worker. */
+export function prewarmTask(filename: string, name: string, task: unknown, threads: number, key: string): void {
+  warm(`${filename}#${name}:${key}`, threads, (p) => p.run(task, { filename, name }));
+}
+
 
 /**
  * Start the pool and load `codec` in its workers now, in the background, so that the
@@ -124,15 +127,6 @@ export function prewarm(codec: Codec, threads: number, gzipEngine?: GzipEngine):
     if (gzipEngine) task.gzipEngine = gzipEngine;
     return p.run(task);
   });
-}
-
-/** prewarm() for the zip writer: start the pool and load the deflate codec in it. */
-export function prewarmDeflate(level: number, threads: number): void {
-  warm(`${DEFLATE_BATCH}:${level}`, threads, (p) =>
-    p.run({ bodies: new ArrayBuffer(0), bodiesLength: 0, names: new Uint8Array(0), fields: new Uint32Array(0), level } satisfies DeflateBatchTask, {
-      name: DEFLATE_BATCH,
-    }),
-  );
 }
 
 function warm(key: string, threads: number, run: (p: Piscina<PoolTask, ArrayBuffer | number>) => Promise<unknown>): void {

@@ -15,13 +15,22 @@ export interface FormatWriter {
   end(): Chunks | Promise<Chunks>;
 }
 
+/**
+ * Worker threads a format may run its own compression on (zip members): export `name`
+ * of worker module `filename` with `task`; `transfer` buffers are moved, not copied. The
+ * pipeline hands formats its compression pool this way, so pack never loads compress.
+ */
+export interface TaskRunner {
+  run(filename: string, name: string, task: unknown, transfer?: ArrayBuffer[]): Promise<unknown>;
+  /** Start the workers and run `task` (an empty one) on each, ahead of real work; `key` names what it loads. */
+  prewarm(filename: string, name: string, task: unknown, key: string): void;
+}
+
 export interface FormatOptions {
   /** Writing to stdout: tar pads the last record to 10240 bytes, as libarchive does. */
   stdout: boolean;
-  /** Worker threads a format may use for its own compression (zip members); default: one per core. */
-  threads?: number;
-  /** zip: use the worker pool for members at all (default true; FLUXDUMP_ZIP_POOL=0 turns it off). */
-  zipPool?: boolean;
+  /** Where a format may compress its members off the main thread; absent: all inline. */
+  tasks?: TaskRunner;
 }
 
 export type FormatFactory = (opts: FormatOptions) => FormatWriter;

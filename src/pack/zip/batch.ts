@@ -1,6 +1,6 @@
 /**
  * Zip members of one write() batch laid out at once, off the main thread: what one
- * worker-pool task does (src/compress/worker.ts, `deflateBatch`). Kept here with the zip
+ * worker-pool task does (batch-task.ts, `deflateBatch`). Kept here with the zip
  * code so the task is packed and its result read in one file, and so tests can run it
  * in-process.
  *
@@ -19,6 +19,30 @@ import { crc32, inlineDeflateRaw } from './deflate.js';
 import { METHOD_DEFLATE, METHOD_STORED, writeLocalHeader, type ZipMember } from './records.js';
 
 const U32 = 4;
+
+/**
+ * One zip write() batch for a pool worker: the members' bodies back to back in ONE
+ * buffer (shared and recycled by the writer, or transferred), their names (a few KiB,
+ * cloned: the writer keeps them for the central directory) and FIELDS numbers per
+ * member. One task per batch, not per member: a hand-off costs about as much as
+ * deflating a KVS value.
+ */
+export interface DeflateBatchTask {
+  /** Member bodies back to back: shared (read-only there until it returns) or transferred in. */
+  bodies: SharedArrayBuffer | ArrayBuffer;
+  /** Bytes of `bodies` in use (a recycled shared buffer is longer). */
+  bodiesLength: number;
+  /** UTF-8 names back to back. */
+  names: Uint8Array;
+  fields: Uint32Array;
+  level: number;
+  /**
+   * Where to lay the result out (shared, recycled by the writer, at least resultBound()
+   * long): the task then returns only its length, and no result bytes are copied through
+   * a message. Without it the result comes back as its own ArrayBuffer.
+   */
+  output?: SharedArrayBuffer;
+}
 
 /** Per-member u32 fields of a batch task. */
 export const F_BODY_SIZE = 0;

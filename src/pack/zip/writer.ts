@@ -11,7 +11,8 @@
  * UTF-8 flag. Members are stored when deflate does not make them smaller.
  *
  * Members are deflated inline (one reused zlib stream, deflate.ts) or, with `pool`, on
- * the compression worker pool: one task per write() batch (batch.ts) that deflates the
+ * the worker threads the pipeline hands us (its compression pool): one task per write()
+ * batch (batch-task.ts running batch.ts) that deflates the
  * batch's members and lays out their local headers and data, read from and written to
  * recycled shared buffers, so the main thread only packs the batch and writes the
  * central directory while the walk goes on. write() then returns a promise; batches are
@@ -22,12 +23,14 @@
  * Tests and benchmarks may plug in another compressor instead: `deflateRaw` per member
  * or `deflateRawBatch` per write(), either possibly returning promises.
  */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { FluxError } from '../../errors.js';
 import { encodeUtf8Into, utf8Encoder } from '../../util/bytes.js';
 import { isThenable } from '../../util/promise.js';
 import type { ArchiveEntry } from '../../walk/entry.js';
 import { Chunker } from '../chunker.js';
-import type { FormatFactory, FormatOptions, FormatWriter } from '../format.js';
+import type { FormatFactory, FormatOptions, FormatWriter, TaskRunner } from '../format.js';
 import {
   F_BODY_SIZE,
   F_FLAGS,
@@ -41,8 +44,8 @@ import {
   FLAG_UTF8_NAME,
   readLaidOutBatch,
   resultBound,
+  type DeflateBatchTask,
 } from './batch.js';
-import type { DeflateBatchTask } from '../../compress/worker.js';
 import { crc32, DEFAULT_LEVEL, inlineDeflateRaw, type DeflateRaw } from './deflate.js';
 import {
   centralHeaderSize,
@@ -87,8 +90,8 @@ export interface ZipOptions {
 }
 
 export interface ZipPoolOptions {
-  /** Worker threads (default: one per core). */
-  threads?: number;
+  /** The worker threads batches are deflated on. */
+  tasks: TaskRunner;
   /** A batch with fewer bytes to deflate goes inline when nothing is in flight. */
   minTaskBytes?: number;
   /**
@@ -116,7 +119,16 @@ interface Payload {
   crc: number;
 }
 
-type PoolModule = typeof import('../../compress/pool.js');
+/** The batch task's worker module, next to this one once compiled (dist/pack/zip/batch-task.js). */
+const BATCH_TASK_URL = new URL('./batch-task.js', import.meta.url);
+/** Under vitest this module runs from src/; worker threads need the compiled JS in dist/. */
+const DIST_BATCH_TASK_URL = new URL('../../../dist/pack/zip/batch-task.js', import.meta.url);
+const BATCH_TASK = 'deflateBatch';
+
+export function batchTaskPath(): string {
+  const own = fileURLToPath(BATCH_TASK_URL);
+  return existsSync(own) ? own : fileURLToPath(DIST_BATCH_TASK_URL);
+}
 
 /** The bytes a member holds: file data, or the link target for a symlink. */
 function memberBody(entry: ArchiveEntry): Uint8Array {
@@ -225,7 +237,7 @@ export class ZipWriter implements FormatWriter {
   #tail: Promise<unknown> | null = null;
   readonly #level: number;
   readonly #pool: Required<ZipPoolOptions> | null;
-  #poolModule: Promise<PoolModule> | null = null;
+  #taskPath: string | null = null;
   /** Bytes deflated inline while the pool was not in use yet. */
   #inlineBytes = 0;
   #pooled = false;
@@ -242,7 +254,7 @@ export class ZipWriter implements FormatWriter {
     this.#pool =
       pool && !this.#custom
         ? {
-            threads: pool.threads ?? 0, // 0: the pool's default
+            tasks: pool.tasks,
             minTaskBytes: pool.minTaskBytes ?? POOL_MIN_TASK_BYTES,
             startAfter: pool.startAfter ?? POOL_START_AFTER,
           }
@@ -322,13 +334,14 @@ export class ZipWriter implements FormatWriter {
     if (!this.#warmed && this.#inlineBytes >= pool.startAfter / 2) {
       // Likely to need the pool soon: start the workers while we keep deflating here.
       this.#warmed = true;
-      this.#loadPool().then((m) => m.prewarmDeflate(this.#level, pool.threads), () => undefined);
+      const empty: DeflateBatchTask = { bodies: new ArrayBuffer(0), bodiesLength: 0, names: new Uint8Array(0), fields: new Uint32Array(0), level: this.#level };
+      pool.tasks.prewarm(this.#batchTask(), BATCH_TASK, empty, String(this.#level));
     }
     return true;
   }
 
-  #loadPool(): Promise<PoolModule> {
-    return (this.#poolModule ??= import('../../compress/pool.js'));
+  #batchTask(): string {
+    return (this.#taskPath ??= batchTaskPath());
   }
 
   /**
@@ -377,9 +390,10 @@ export class ZipWriter implements FormatWriter {
     const shared = output.buffer instanceof ArrayBuffer ? null : (output.buffer as SharedArrayBuffer);
     const task: DeflateBatchTask = { bodies: bodies.buffer, bodiesLength: bodyAt, names: names.subarray(0, nameAt), fields, level: this.#level };
     if (shared) task.output = shared;
-    const { threads } = this.#pool!;
-    const result = this.#loadPool()
-      .then((m) => m.deflateBatchOnPool(task, threads))
+    const { tasks } = this.#pool!;
+    // A shared `bodies` is read in place; an ArrayBuffer is moved (detached here).
+    const transfer = task.bodies instanceof ArrayBuffer ? [task.bodies] : [];
+    const result = (tasks.run(this.#batchTask(), BATCH_TASK, task, transfer) as Promise<ArrayBuffer | number>)
       .catch((err: unknown) => {
         this.#buffers.give(output);
         throw poolError(batch, err);
@@ -484,9 +498,5 @@ export function createZipWriter(opts: FormatOptions & ZipOptions): ZipWriter {
   return new ZipWriter(opts);
 }
 
-/**
- * The registry's zip format: deflate on the worker pool when the archive is big enough,
- * unless `zipPool` is false (FLUXDUMP_ZIP_POOL=0: benchmarks compare the two paths).
- */
-export const zipWriter: FormatFactory = (opts) =>
-  createZipWriter(opts.zipPool !== false ? { ...opts, pool: opts.threads === undefined ? {} : { threads: opts.threads } } : opts);
+/** The registry's zip format: deflate on the worker threads it is given when the archive is big enough. */
+export const zipWriter: FormatFactory = (opts) => createZipWriter(opts.tasks ? { ...opts, pool: { tasks: opts.tasks } } : opts);
