@@ -21,7 +21,8 @@ export class RestoreProgress {
   keys = 0;
   blobs = 0;
   #out = '';
-  #notifyPending = false;
+  /** Counts reached since the last flush that --sd-notify reports, each as flux-core does. */
+  #notify: number[] = [];
   /** A `\r` progress line is on the terminal without its newline yet. */
   #lineOpen = false;
   readonly #o: ProgressOptions;
@@ -44,7 +45,7 @@ export class RestoreProgress {
     if (this.#o.verbose) this.#out += listing + '\n';
     if (n < 10 || n % 100 === 0) {
       if (this.#showCount) this.#out += `\r${PROG}: restored ${n} keys (${this.blobs} blobs)`;
-      this.#notifyPending = true;
+      if (this.#o.notifier) this.#notify.push(n);
     }
   }
 
@@ -59,8 +60,8 @@ export class RestoreProgress {
       this.#lineOpen = !this.#out.endsWith('\n');
       this.#out = '';
     }
-    if (this.#notifyPending && this.#o.notifier) this.#o.notifier.status(notifyText(this.keys));
-    this.#notifyPending = false;
+    for (const n of this.#notify) this.#o.notifier!.status(notifyText(n));
+    this.#notify.length = 0;
   }
 
   end(): void {
