@@ -7,7 +7,8 @@
  *   a missing file): it falls back to WASM, the archive equals the native one, `xz -t`
  *   accepts it, and flux-restore gets the generator's root back;
  * - FLUXDUMP_XZ_ENGINE forces an engine, and a bad value is a one-line error;
- * - Deno without --allow-ffi writes the same .tar.xz.
+ * - Deno without --allow-ffi writes the same .tar.xz (WASM); with the ffi scope that
+ *   `npm run deno:dump` grants it loads the native addon.
  * scripts/test-setup.sh installs the native binding where npm skipped it (Node 20).
  */
 import { spawnSync } from 'node:child_process';
@@ -16,7 +17,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { autoXzEngine, loadXz, XZ_ENGINE_ENV } from '../src/compress/codecs.js';
-import { denoCommand, denoEnv } from '../scripts/deno-run.mjs';
+import { denoBinary, denoCommand, denoEnv, denoPermissions, RUN_FLAGS } from '../scripts/deno-run.mjs';
 import { DUMP_CLI, RESTORE_CLI, ROOT, tempDir } from './helpers/paths.js';
 import { readSqliteStore } from './restore-helpers.js';
 
@@ -129,4 +130,23 @@ describe('flux-dump', () => {
     expect(r.status).toBe(0);
     expect(readFileSync(out('deno.tar.xz')).equals(readFileSync(out('native.tar.xz')))).toBe(true);
   }, 120_000);
+});
+
+describe('under Deno', () => {
+  const probe = (flags: string[]) => {
+    const r = spawnSync(denoBinary(), ['run', ...RUN_FLAGS, ...flags, join(ROOT, 'test/xz-engine-probe.mjs')], { env: denoEnv({ ...process.env, [XZ_ENGINE_ENV]: '' }), encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    return r.stdout.trim();
+  };
+  const flags: string[] = denoPermissions('flux-dump');
+
+  it('the ffi scope that npm run deno:dump grants loads the native addon, without a prompt', () => {
+    expect(flags.some((f) => f.startsWith('--allow-ffi='))).toBe(true);
+    expect(probe(flags)).toBe('native');
+  }, 60_000);
+
+  it('without --allow-ffi the WASM encoder runs, without a prompt', () => {
+    expect(probe(flags.filter((f) => !f.startsWith('--allow-ffi')))).toBe('wasm');
+  }, 60_000);
 });

@@ -7,6 +7,7 @@
  * encoder (native addon or WASM) cost start-up time and memory that a gzip-only dump
  * should not pay.
  */
+import { fileURLToPath } from 'node:url';
 import { FluxError } from '../errors.js';
 
 export type Codec = 'gzip' | 'bzip2' | 'xz';
@@ -226,16 +227,28 @@ export function xzEngineFromEnv(): XzEngine {
   throw new FluxError(`${XZ_ENGINE_ENV}=${v}: use native, wasm or auto`);
 }
 
+interface DenoPermissions {
+  querySync(d: { name: 'ffi'; path?: string }): { state: string };
+}
+
 /**
- * Under Deno, whether loading a native addon is allowed already: asking would put a
+ * Under Deno, whether loading the native addon is allowed already: asking would put a
  * permission prompt on the user's terminal, and the WASM engine needs no permission.
- * Elsewhere always true.
+ * Granted means --allow-ffi for everything, or for the directory that holds @napi-rs/lzma
+ * and its platform binding side by side (what scripts/deno-run.mjs grants). Elsewhere
+ * always true.
  */
 function ffiGranted(): boolean {
-  const deno = (globalThis as { Deno?: { permissions?: { querySync?(d: { name: 'ffi' }): { state: string } } } }).Deno;
-  const query = deno?.permissions?.querySync;
-  if (!query) return true;
-  return query.call(deno.permissions, { name: 'ffi' }).state === 'granted';
+  const perms = (globalThis as { Deno?: { permissions?: DenoPermissions } }).Deno?.permissions;
+  if (typeof perms?.querySync !== 'function') return true;
+  if (perms.querySync({ name: 'ffi' }).state === 'granted') return true;
+  let scope: string;
+  try {
+    scope = fileURLToPath(new URL('..', import.meta.resolve('@napi-rs/lzma')));
+  } catch {
+    return false;
+  }
+  return perms.querySync({ name: 'ffi', path: scope }).state === 'granted';
 }
 
 /**
