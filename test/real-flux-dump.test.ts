@@ -54,27 +54,28 @@ let n = 0;
 /** Environment for a client talking to the instance through the tap. */
 const viaTap = (extra: NodeJS.ProcessEnv = {}) => inst.env({ FLUX_URI: tap.uri, ...extra });
 
-async function dumpOurs(args: string[], extra: NodeJS.ProcessEnv = {}) {
+/** `-q` unless `quiet` is false (stderr is then returned: the progress lines). */
+async function dumpOurs(args: string[], extra: NodeJS.ProcessEnv = {}, quiet = true) {
   const out = join(tmp.dir, `ours-${++n}.tar`);
   const from = tap.requests.length;
   const t0 = nowSec();
-  const r = await ours.dump(['-q', ...args, out], viaTap(extra));
+  const r = await ours.dump([...(quiet ? ['-q'] : []), ...args, out], viaTap(extra));
   const window: [number, number] = [t0, nowSec()];
   oursSent.push(...tap.requests.slice(from));
-  expect(r.stderr).toBe('');
+  if (quiet) expect(r.stderr).toBe('');
   expect(r.status).toBe(0);
-  return { buf: readFileSync(out), window, sent: tap.requests.slice(from) };
+  return { buf: readFileSync(out), window, sent: tap.requests.slice(from), stderr: r.stderr };
 }
 
-async function dumpFluxCore(args: string[], extra: NodeJS.ProcessEnv = {}) {
+async function dumpFluxCore(args: string[], extra: NodeJS.ProcessEnv = {}, quiet = true) {
   const out = join(tmp.dir, `theirs-${++n}.tar`);
   const from = tap.requests.length;
   const t0 = nowSec();
-  const r = await fluxCore.dump(['-q', ...args, out], viaTap(extra));
+  const r = await fluxCore.dump([...(quiet ? ['-q'] : []), ...args, out], viaTap(extra));
   const window: [number, number] = [t0, nowSec()];
-  expect(r.stderr).toBe('');
+  if (quiet) expect(r.stderr).toBe('');
   expect(r.status).toBe(0);
-  return { buf: readFileSync(out), window, sent: tap.requests.slice(from) };
+  return { buf: readFileSync(out), window, sent: tap.requests.slice(from), stderr: r.stderr };
 }
 
 const rootref = (ns?: string) => inst.run(['kvs', 'getroot', '-b'], ns ? { env: { FLUX_KVS_NAMESPACE: ns } } : {}).stdout.trim();
@@ -148,8 +149,11 @@ with open(sys.argv[2], 'ab') as f:
     try {
       while (!existsSync(`${sock}.ready`)) await new Promise((r) => setTimeout(r, 50));
       const env = { NOTIFY_SOCKET: sock };
-      const theirs = await dumpFluxCore(['--sd-notify'], env);
-      const mine = await dumpOurs(['--sd-notify'], env);
+      const theirs = await dumpFluxCore(['--sd-notify'], env, false);
+      const mine = await dumpOurs(['--sd-notify'], env, false);
+      // the progress on stderr too, byte for byte
+      expect(theirs.stderr).toMatch(/^\rflux-dump: archived 1 keys.*\rflux-dump: archived \d+ keys\n$/s);
+      expect(mine.stderr).toBe(theirs.stderr);
       expectSameTar(mine.buf, theirs.buf, { mtimeWindow: { ours: mine.window, theirs: theirs.window } });
       const statuses = (sent: TapRequest[]) => sent.filter((r) => r.topic === 'state-machine.sd-notify').map((r) => r.payload);
       const theirStatus = statuses(theirs.sent);

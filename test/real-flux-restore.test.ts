@@ -68,9 +68,10 @@ describe('--key into a running instance', () => {
     const r = await restoreOurs(['--sd-notify', '--key=r', archive]);
     expect(theirs.status).toBe(0);
     expect(r.status).toBe(0);
-    // the same lines once progress is taken out (counts are printed over one another)
-    const lines = (s: string) => s.split(/[\r\n]/).filter((l) => l && !/restored \d+ keys/.test(l));
-    expect(lines(r.stderr)).toEqual(lines(theirs.stderr).map((l) => l.replace("KVS key 'fc'", "KVS key 'r'")));
+    // stderr byte for byte, but for the blob counts of progress lines before the last:
+    // flux-core counts a blob when the broker has answered its store, so those vary
+    const counts = (s: string) => s.replace(/\(\d+ blobs\)(?=\r)/g, '(N blobs)');
+    expect(counts(r.stderr)).toBe(counts(theirs.stderr).replace("KVS key 'fc'", "KVS key 'r'"));
     expect(r.stderr).toMatch(/\rflux-restore: restored \d+ keys \(\d+ blobs\)\nflux-restore: writing snapshot sha1-[0-9a-f]{8} to KVS key 'r'\n$/);
     expect(treeobj('r')).toBe(treeobj('fc'));
     expect(getAll('r.', content.values)).toBe(expected);
