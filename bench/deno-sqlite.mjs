@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openSqlite, sqliteBinding } from '../dist/store/sqlite-binding.js';
+import { openSqlite, sqliteBinding } from '../dist/store-write/sqlite-binding.js';
 import { runtimeLabel } from '../dist/runtime.js';
 
 const rows = Number((typeof Deno === 'object' ? Deno.args : process.argv.slice(2))[0] ?? 200_000);

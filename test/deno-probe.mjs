@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { RUNTIME, runtimeLabel } from '../dist/runtime.js';
-import { isBusyError, openSqlite, sqliteBinding, sqliteErrorCode } from '../dist/store/sqlite-binding.js';
+import { isBusyError, openSqlite, sqliteBinding, sqliteErrorCode } from '../dist/store-write/sqlite-binding.js';
 import { closePool, compressOnPool, poolThreads } from '../dist/compress/pool.js';
 
 const dir = Deno.args[0];

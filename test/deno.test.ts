@@ -20,7 +20,7 @@ import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EXTENSIONS } from '../src/registry.js';
 import { openStore } from '../src/store/open.js';
-import { bindingPreference, openSqliteWith, sqliteBinding, sqliteErrorCode } from '../src/store/sqlite-binding.js';
+import { bindingPreference, openSqliteWith, sqliteBinding, sqliteErrorCode } from '../src/store-write/sqlite-binding.js';
 import type { ContentStore } from '../src/store/source.js';
 import { poolRuntimeOptions } from '../src/runtime-pool.js';
 import { denoBinary, denoCommand, denoEnv, denoPermissions, ROOT as SCRIPT_ROOT, RUN_FLAGS } from '../scripts/deno-run.mjs';

@@ -9,8 +9,8 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FilesWriter } from '../src/store/files-writer.js';
-import { newDatabaseTemp, SqliteWriter } from '../src/store/sqlite-writer.js';
+import { FilesWriter } from '../src/store-write/files-writer.js';
+import { newDatabaseTemp, SqliteWriter } from '../src/store-write/sqlite-writer.js';
 import { cleanupTempDirs, makeTar, readSqliteStore, restoreError, tempDir } from './restore-helpers.js';
 
 afterEach(cleanupTempDirs);

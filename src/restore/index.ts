@@ -29,7 +29,7 @@ import { openArchive, type ArchiveFormat } from './input.js';
 import { keyComponents } from './paths.js';
 import { RestoreProgress } from './progress.js';
 import { registerTemporary, registerTemporaryPattern, releaseTemporary, releaseTemporaryPattern } from './temporaries.js';
-import { ownBlobTemporaries } from '../store/files-writer.js';
+import { ownBlobTemporaries } from '../store-write/files-writer.js';
 import { filesTargetDir, newStoreTemp, openTarget, type RestoreTarget } from './target.js';
 import { KvsTree, symlinkText } from './tree.js';
 import { storeWorkerPath, WorkerTarget } from './worker-target.js';

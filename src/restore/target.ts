@@ -9,8 +9,8 @@ import { basename, dirname, join } from 'node:path';
 import type { HashType } from '../blobref.js';
 import { FluxError } from '../errors.js';
 import type { Checkpoint } from '../store/checkpoint.js';
-import { FilesWriter } from '../store/files-writer.js';
-import { newDatabaseTemp, SqliteWriter } from '../store/sqlite-writer.js';
+import { FilesWriter } from '../store-write/files-writer.js';
+import { newDatabaseTemp, SqliteWriter } from '../store-write/sqlite-writer.js';
 
 /** What restore needs from a store it writes (both offline writers provide it). */
 export interface RestoreTarget {

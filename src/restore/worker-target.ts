@@ -14,7 +14,7 @@ import { Worker } from 'node:worker_threads';
 import type { HashType } from '../blobref.js';
 import { FluxError } from '../errors.js';
 import type { Checkpoint } from '../store/checkpoint.js';
-import { sqliteObject, sqliteSize } from '../store/sqlite-writer.js';
+import { sqliteObject, sqliteSize } from '../store-write/sqlite-writer.js';
 import type { RestoreTarget } from './target.js';
 import { registerWriterThread, releaseWriterThread } from './temporaries.js';
 

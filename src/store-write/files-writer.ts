@@ -15,9 +15,9 @@ import {
 import { join } from 'node:path';
 import { DIGEST_SIZE, formatBlobref, isHashType, parseBlobref, type HashType } from '../blobref.js';
 import { FluxError, MissingBlobError } from '../errors.js';
-import { formatCheckpoint, parseCheckpoint, type Checkpoint } from './checkpoint.js';
-import { CHECKPOINT_FILE } from './files.js';
-import type { WritableContentStore } from './source.js';
+import { formatCheckpoint, parseCheckpoint, type Checkpoint } from '../store/checkpoint.js';
+import { CHECKPOINT_FILE } from '../store/files.js';
+import type { WritableContentStore } from '../store/source.js';
 import { getDigester } from '../verify/digest.js';
 import { fsyncPath, processAlive, writeAll } from '../util/fs.js';
 

@@ -18,10 +18,10 @@ import { existsSync, linkSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { DIGEST_SIZE, formatBlobref, isHashType, parseBlobref, type HashType } from '../blobref.js';
 import { FluxError, MissingBlobError } from '../errors.js';
-import { formatCheckpoint, parseCheckpoint, type Checkpoint } from './checkpoint.js';
-import { lz4 } from './lz4.js';
+import { formatCheckpoint, parseCheckpoint, type Checkpoint } from '../store/checkpoint.js';
+import { lz4 } from '../store/lz4.js';
 import { isBusyError, openSqlite, sqliteErrorCode, type SqlDatabase, type SqlStatement, type SqlValue } from './sqlite-binding.js';
-import type { WritableContentStore } from './source.js';
+import type { WritableContentStore } from '../store/source.js';
 import { getDigester } from '../verify/digest.js';
 import { fsyncPath } from '../util/fs.js';
 
