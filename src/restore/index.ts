@@ -16,7 +16,7 @@
  *
  * Nothing here depends on timing: the root blobref is a function of the archive alone.
  */
-import type { HashType } from '../blobref.js';
+import { DIGEST_SIZE, type HashType } from '../blobref.js';
 import { LiveRestoreTarget } from '../broker/restore-target.js';
 import type { Compression } from '../compress/decompress.js';
 import { makeSdNotifier, type SdNotifier } from '../cli/sd-notify.js';
@@ -24,7 +24,7 @@ import { DEFAULT_SETTINGS, type RunSettings } from '../cli/settings.js';
 import { FluxError } from '../errors.js';
 import { getDigester, initWasm } from '../verify/digest.js';
 import { installWasmLz4 } from '../wasm/lz4.js';
-import { overLimit } from './entry.js';
+import { overLimit, type EntryBatches } from './entry.js';
 import { openArchive, type ArchiveFormat } from './input.js';
 import { keyComponents } from './paths.js';
 import { RestoreProgress } from './progress.js';
@@ -107,7 +107,16 @@ function shortBlobref(ref: string): string {
   return ref.slice(0, ref.indexOf('-') + 1 + 8);
 }
 
-export async function restore(o: RestoreOptions): Promise<RestoreResult> {
+/** What restore() checked of its options: how they fit together, once, in flux-core's words. */
+interface Checked {
+  maxreqs: number;
+  sizeLimit: number;
+  location: string;
+  live: boolean;
+}
+
+/** Phase 1: the options fit together (a target, --key only live, a store to write at all). */
+function checkOptions(o: RestoreOptions): Checked {
   const maxreqs = o.maxreqs ?? DEFAULT_MAXREQS;
   if (!Number.isInteger(maxreqs) || maxreqs <= 0) throw new FluxError(`invalid value for maxreqs: ${maxreqs}`, 'EINVAL');
   const sizeLimit = o.sizeLimit ?? 0;
@@ -118,141 +127,192 @@ export async function restore(o: RestoreOptions): Promise<RestoreResult> {
   if (location === undefined) {
     throw new FluxError('no store to restore into: give --store=LOCATION (a statedir, a .sqlite file or a content.files directory) or set FLUX_URI to a running instance', 'EINVAL');
   }
+  return { maxreqs, sizeLimit, location, live };
+}
+
+/**
+ * Phase 2: the temporaries an offline restore may leave behind, registered before any
+ * exist, so a signal handler can remove them even while the store worker owns them: a
+ * new content.sqlite is built under a temporary name (see SqliteWriter), and
+ * content.files blobs are written under `.NAME.tmp-PID-N`. Returns their release.
+ */
+function guardTemporaries(c: Checked): () => void {
+  const building = c.live ? undefined : newStoreTemp(c.location);
+  if (building !== undefined) registerTemporary(building);
+  const filesDir = c.live ? undefined : filesTargetDir(c.location);
+  if (filesDir !== undefined) registerTemporaryPattern(filesDir, ownBlobTemporaries());
+  return () => {
+    if (building !== undefined) releaseTemporary(building);
+    if (filesDir !== undefined) releaseTemporaryPattern(filesDir);
+  };
+}
+
+/**
+ * Phase 3: the store written. Live: the instance (--checkpoint: open refuses while the
+ * KVS runs; the instance's content.hash decides). Offline: a store worker thread, or the
+ * writer in-process.
+ */
+async function openStoreTarget(o: RestoreOptions, c: Checked, settings: RunSettings): Promise<{ target: RestoreTarget; liveTarget?: LiveRestoreTarget }> {
+  let target: RestoreTarget;
+  let liveTarget: LiveRestoreTarget | undefined;
+  if (c.live) {
+    liveTarget = await LiveRestoreTarget.open(c.location, {
+      checkpoint: o.checkpoint ?? false,
+      noCache: o.noCache ?? false,
+      maxreqs: c.maxreqs,
+      namespace: settings.namespace,
+    });
+    target = liveTarget;
+  } else {
+    const workerPath = (o.storeWorker ?? storeWorkerByDefault()) ? storeWorkerPath() : undefined;
+    target = workerPath !== undefined ? await WorkerTarget.open(workerPath, { location: c.location, hash: o.hash }) : openTarget(c.location, o.hash);
+  }
+  return liveTarget ? { target, liveTarget } : { target };
+}
+
+/** Hash and store blobs, at most maxreqs per store call; their digests, concatenated. `keys`: whose values they are (a live store failure names the key). */
+type StoreBlobs = (blobs: Uint8Array[], keys?: string[]) => Promise<Uint8Array>;
+
+/** Phase 4: how blobs are hashed and handed to the store. */
+function blobStorer(t: RestoreTarget, maxreqs: number): StoreBlobs {
+  const digester = getDigester(t.hashType);
+  const ds = digester.digestSize;
+  return async (blobs, keys) => {
+    if (blobs.length <= maxreqs) {
+      const digests = digester.digestMany(blobs);
+      await t.putDigested(digests, blobs, keys);
+      return digests;
+    }
+    const all = new Uint8Array(blobs.length * ds);
+    for (let start = 0; start < blobs.length; start += maxreqs) {
+      const group = blobs.slice(start, start + maxreqs);
+      const digests = digester.digestMany(group);
+      await t.putDigested(digests, group, keys?.slice(start, start + maxreqs));
+      all.set(digests, start * ds);
+    }
+    return all;
+  };
+}
+
+/**
+ * Phase 5: every archive entry into the tree, batch by batch in archive order, value
+ * blobs stored on the way. Returns the newest entry mtime (0 when all are 0).
+ */
+async function buildTree(entries: EntryBatches, tree: KvsTree, storeBlobs: StoreBlobs, ds: number, p: RestoreProgress, where: string, sizeLimit: number, live: boolean): Promise<number> {
+  const limits = { sizeLimit, where };
+  let maxMtime = 0;
+  const parts: string[][] = [];
+  for await (const batch of entries) {
+    // 1. keys checked and value blobs gathered, in archive order
+    const blobs: Uint8Array[] = [];
+    const blobKeys: string[] | undefined = live ? [] : undefined;
+    parts.length = batch.length;
+    for (let i = 0; i < batch.length; i++) {
+      const entry = batch[i]!;
+      if (entry.mtime > maxMtime) maxMtime = entry.mtime;
+      if (entry.type === 'other') continue;
+      parts[i] = keyComponents(entry.path, where);
+      if (entry.type === 'file' && !overLimit(entry.size, limits) && entry.data.length >= BLOBREF_MAX_STRING_SIZE) {
+        blobs.push(entry.data);
+        blobKeys?.push(entry.path);
+      }
+    }
+    // 2. blobs hashed and handed to the store
+    const digests = blobs.length > 0 ? await storeBlobs(blobs, blobKeys) : undefined;
+    // 3. tree objects put in archive order: a later entry for a key wins
+    let r = 0;
+    for (let i = 0; i < batch.length; i++) {
+      const entry = batch[i]!;
+      if (entry.type === 'other') continue;
+      const key = parts[i]!;
+      if (entry.type === 'symlink') {
+        tree.put(key, symlinkText(entry.linkTarget), entry.path);
+        p.addKey(`${entry.path} -> ${entry.linkTarget}`);
+      } else if (overLimit(entry.size, limits)) {
+        p.skipped(entry.path, entry.size, sizeLimit);
+      } else if (entry.data.length >= BLOBREF_MAX_STRING_SIZE) {
+        tree.put(key, tree.valrefLeaf(digests!.subarray(r * ds, (r + 1) * ds)), entry.path);
+        r++;
+        p.addBlobs(1);
+        p.addKey(entry.path);
+      } else {
+        tree.put(key, tree.valLeaf(entry.data), entry.path);
+        p.addKey(entry.path);
+      }
+    }
+    p.flush();
+  }
+  return maxMtime;
+}
+
+/**
+ * Phase 6: the root made the store's: --checkpoint (offline: blobs durable before the
+ * checkpoint that names them; live, as flux-core: the checkpoint first, a broker without
+ * backing store refusing it with its reason, then content.flush, nothing with
+ * --no-cache), or --key (live only: kvs.commit first, then flush, as flux-core does).
+ */
+async function commitRoot(
+  o: RestoreOptions,
+  t: RestoreTarget,
+  liveTarget: LiveRestoreTarget | undefined,
+  rootref: string,
+  timestamp: number,
+  p: RestoreProgress,
+): Promise<RestoreResult['committed']> {
+  const quiet = o.quiet ?? false;
+  if (o.checkpoint) {
+    const ckpt = { version: 1, rootref, sequence: 0, timestamp };
+    if (!liveTarget) await t.flush();
+    p.end();
+    if (!quiet) p.message(`writing snapshot ${shortBlobref(rootref)} to checkpoint for next KVS start`);
+    await t.putCheckpoint(ckpt);
+    if (liveTarget) await t.flush();
+    return undefined;
+  }
+  p.end();
+  if (!quiet) p.message(`writing snapshot ${shortBlobref(rootref)} to KVS key '${o.key!}'`);
+  const committed = await liveTarget!.commit(o.key!, rootref);
+  await liveTarget!.flush();
+  return committed;
+}
+
+/** Archive in, KVS tree out: the phases above, in order, with everything opened closed again. */
+export async function restore(o: RestoreOptions): Promise<RestoreResult> {
+  const c = checkOptions(o);
   const settings = o.settings ?? DEFAULT_SETTINGS;
   const write = o.write ?? ((s: string) => void process.stderr.write(s));
-  const quiet = o.quiet ?? false;
 
   // WASM hashing (many small blobs per call) and LZ4; without them the TS/node:crypto
   // fallbacks give the same bytes, only slower.
   await Promise.all([initWasm().catch(() => undefined), installWasmLz4().catch(() => undefined)]);
 
-  const archive = await openArchive(o.input, { sizeLimit, ...(o.stdin ? { stdin: o.stdin } : {}) });
-  // A new content.sqlite is built under a temporary name (see SqliteWriter): known here,
-  // so a signal handler can remove it even while the store worker owns it.
-  const building = live ? undefined : newStoreTemp(location);
-  if (building !== undefined) registerTemporary(building);
-  // content.files blobs are written by the store worker under `.NAME.tmp-PID-N`.
-  const filesDir = live ? undefined : filesTargetDir(location);
-  if (filesDir !== undefined) registerTemporaryPattern(filesDir, ownBlobTemporaries());
+  const archive = await openArchive(o.input, { sizeLimit: c.sizeLimit, ...(o.stdin ? { stdin: o.stdin } : {}) });
+  const releaseTemporaries = guardTemporaries(c);
   let target: RestoreTarget | undefined;
-  let liveTarget: LiveRestoreTarget | undefined;
   let notifier: SdNotifier | undefined;
   let progress: RestoreProgress | undefined;
   try {
-    if (live) {
-      // --checkpoint: open refuses while the KVS runs. The instance's content.hash decides.
-      liveTarget = await LiveRestoreTarget.open(location, {
-        checkpoint: o.checkpoint ?? false,
-        noCache: o.noCache ?? false,
-        maxreqs,
-        namespace: settings.namespace,
-      });
-      target = liveTarget;
-    } else {
-      const workerPath = (o.storeWorker ?? storeWorkerByDefault()) ? storeWorkerPath() : undefined;
-      target = workerPath !== undefined ? await WorkerTarget.open(workerPath, { location, hash: o.hash }) : openTarget(location, o.hash);
-    }
-    const t = target;
+    const opened = await openStoreTarget(o, c, settings);
+    const t = (target = opened.target);
     if (o.hash !== undefined && !t.createdHash && t.hashType !== o.hash) {
-      const holds = live ? `uses ${t.hashType} (content.hash)` : `already holds ${t.hashType} blobs`;
+      // A --hash the store cannot honour is reported and ignored.
+      const holds = c.live ? `uses ${t.hashType} (content.hash)` : `already holds ${t.hashType} blobs`;
       write(`flux-restore: ${t.location} ${holds}; ignoring --hash=${o.hash}\n`);
     }
     if (o.sdNotify) {
       // Live: state-machine.sd-notify through the broker, as flux-core does.
-      notifier = liveTarget ? liveTarget.sdNotifier() : makeSdNotifier((msg) => write(`flux-restore: ${msg}\n`), settings.notifyEnv);
+      notifier = opened.liveTarget ? opened.liveTarget.sdNotifier() : makeSdNotifier((msg) => write(`flux-restore: ${msg}\n`), settings.notifyEnv);
     }
-    const p = new RestoreProgress({ quiet, verbose: o.verbose ?? false, write, notifier });
-    progress = p;
-
-    const digester = getDigester(t.hashType);
-    const ds = digester.digestSize;
-    /** Hash and store blobs, at most maxreqs per store call; their digests, concatenated. */
-    /** `keys`: whose values the blobs are (a live store failure names the key). */
-    const storeBlobs = async (blobs: Uint8Array[], keys?: string[]): Promise<Uint8Array> => {
-      if (blobs.length <= maxreqs) {
-        const digests = digester.digestMany(blobs);
-        await t.putDigested(digests, blobs, keys);
-        return digests;
-      }
-      const all = new Uint8Array(blobs.length * ds);
-      for (let start = 0; start < blobs.length; start += maxreqs) {
-        const group = blobs.slice(start, start + maxreqs);
-        const digests = digester.digestMany(group);
-        await t.putDigested(digests, group, keys?.slice(start, start + maxreqs));
-        all.set(digests, start * ds);
-      }
-      return all;
-    };
-
+    const p = (progress = new RestoreProgress({ quiet: o.quiet ?? false, verbose: o.verbose ?? false, write, notifier }));
+    const storeBlobs = blobStorer(t, c.maxreqs);
     const tree = new KvsTree(t.hashType);
-    let maxMtime = 0;
-    const where = o.input === '-' ? 'stdin' : o.input;
-    const limits = { sizeLimit, where };
-    const parts: string[][] = [];
-    for await (const batch of archive.entries) {
-      // 1. keys checked and value blobs gathered, in archive order
-      const blobs: Uint8Array[] = [];
-      const blobKeys: string[] | undefined = live ? [] : undefined;
-      parts.length = batch.length;
-      for (let i = 0; i < batch.length; i++) {
-        const entry = batch[i]!;
-        if (entry.mtime > maxMtime) maxMtime = entry.mtime;
-        if (entry.type === 'other') continue;
-        parts[i] = keyComponents(entry.path, where);
-        if (entry.type === 'file' && !overLimit(entry.size, limits) && entry.data.length >= BLOBREF_MAX_STRING_SIZE) {
-          blobs.push(entry.data);
-          blobKeys?.push(entry.path);
-        }
-      }
-      // 2. blobs hashed and handed to the store
-      const digests = blobs.length > 0 ? await storeBlobs(blobs, blobKeys) : undefined;
-      // 3. tree objects put in archive order: a later entry for a key wins
-      let r = 0;
-      for (let i = 0; i < batch.length; i++) {
-        const entry = batch[i]!;
-        if (entry.type === 'other') continue;
-        const key = parts[i]!;
-        if (entry.type === 'symlink') {
-          tree.put(key, symlinkText(entry.linkTarget), entry.path);
-          p.addKey(`${entry.path} -> ${entry.linkTarget}`);
-        } else if (overLimit(entry.size, limits)) {
-          p.skipped(entry.path, entry.size, sizeLimit);
-        } else if (entry.data.length >= BLOBREF_MAX_STRING_SIZE) {
-          tree.put(key, tree.valrefLeaf(digests!.subarray(r * ds, (r + 1) * ds)), entry.path);
-          r++;
-          p.addBlobs(1);
-          p.addKey(entry.path);
-        } else {
-          tree.put(key, tree.valLeaf(entry.data), entry.path);
-          p.addKey(entry.path);
-        }
-      }
-      p.flush();
-    }
-
+    const maxMtime = await buildTree(archive.entries, tree, storeBlobs, DIGEST_SIZE[t.hashType], p, o.input === '-' ? 'stdin' : o.input, c.sizeLimit, c.live);
     const rootref = await tree.storeDirectories((dirs) => {
       p.addBlobs(dirs.length);
       return storeBlobs(dirs);
-    }, maxreqs);
+    }, c.maxreqs);
     const timestamp = maxMtime > 0 ? maxMtime : (o.now ?? (() => Date.now() / 1000))();
-    let committed: RestoreResult['committed'];
-    if (o.checkpoint) {
-      const ckpt = { version: 1, rootref, sequence: 0, timestamp };
-      // Offline: blobs durable before the checkpoint that names them. Live, as flux-core:
-      // the checkpoint first (a broker without backing store refuses it with its reason),
-      // then content.flush (nothing with --no-cache).
-      if (!liveTarget) await t.flush();
-      p.end();
-      if (!quiet) p.message(`writing snapshot ${shortBlobref(rootref)} to checkpoint for next KVS start`);
-      await t.putCheckpoint(ckpt);
-      if (liveTarget) await t.flush();
-    } else {
-      // --key (live only, checked above): commit first, then flush, as flux-core does.
-      p.end();
-      if (!quiet) p.message(`writing snapshot ${shortBlobref(rootref)} to KVS key '${o.key!}'`);
-      committed = await liveTarget!.commit(o.key!, rootref);
-      await liveTarget!.flush();
-    }
+    const committed = await commitRoot(o, t, opened.liveTarget, rootref, timestamp, p);
     return {
       rootref,
       keys: p.keys,
@@ -272,7 +332,6 @@ export async function restore(o: RestoreOptions): Promise<RestoreResult> {
     await notifier?.flush();
     await target?.close();
     await archive.close();
-    if (building !== undefined) releaseTemporary(building);
-    if (filesDir !== undefined) releaseTemporaryPattern(filesDir);
+    releaseTemporaries();
   }
 }
