@@ -1,7 +1,8 @@
 /** fluxdump library API: the CLIs are thin layers over these. */
 export { dump, dumpCompressed, chooseRoot, type DumpOptions } from './pipeline.js';
 export { openStore, resolveStore } from './store/open.js';
-export type { ContentStore, WritableContentStore } from './store/source.js';
+export { loadBlob, type BlobLoader, type ContentStore, type LoadResult, type LoadWindow, type WritableContentStore } from './store/source.js';
+export { settingsFromEnv, DEFAULT_SETTINGS, type RunSettings } from './cli/settings.js';
 export { SqliteStore } from './store/sqlite.js';
 export { FilesStore } from './store/files.js';
 export * as treeobj from './walk/treeobj.js';
