@@ -7,9 +7,10 @@
  * valref), then every directory on the path from a changed key up to the root, since a
  * directory names its children by digest. The previous versions of those directories
  * stay in the store as garbage. The model:
- * - jobs are submitted in a burst (as `flux submit --cc` or a workflow does), several
- *   per millisecond, so jobs share the FLUID dothex directories job/c1/c2/c3 (c3 is the
- *   submit millisecond);
+ * - jobs are submitted in bursts (as `flux submit --cc` or a workflow does), several
+ *   in the same millisecond, so jobs share the FLUID dothex directories job/c1/c2/c3
+ *   (c3 is the submit millisecond); they come in waves of `wave` jobs, each run to
+ *   completion before the next;
  * - each job's eventlog grows by one event per commit (submit, validate, depend,
  *   priority, alloc with R, start, finish, release, free, clean: a valref of 10 blobs);
  *   jobspec and J are written with the submit event;
@@ -373,7 +374,7 @@ export function generateLive(w: BlobWriter, jobs: number, seed: number, shape: L
   };
   const jobDir = (job: Job) => touch(root, job.dirs);
 
-  /** Apply one step of a job at time tm; returns the next step's time (or -1). */
+  /** Applies one step of a job at time tm and schedules its next one. */
   const step = (job: Job, s: number, tm: number): void => {
     const nextAt = (dt: number, st: number) => events.push(tm + dt, job, st);
     switch (s) {
