@@ -4,7 +4,7 @@
  * alignment). Symlink targets are the member's data. Ends at the `TRAILER!!!` member.
  */
 import { FluxError } from '../errors.js';
-import { fromUtf8 } from '../util/bytes.js';
+import { fromUtf8, roundUp } from '../util/bytes.js';
 import type { ByteStream } from './byte-stream.js';
 import { checkValueSize, EMPTY, MAX_META_BYTES, overLimit, showName, type ReaderOptions, type RestoreEntry } from './entry.js';
 
@@ -67,7 +67,7 @@ function byteSum(data: Uint8Array): number {
 }
 
 function align4(n: number): number {
-  return (n + 3) & ~3;
+  return roundUp(n, 4);
 }
 
 export async function* readCpio(src: ByteStream, kind: CpioKind, opts: ReaderOptions): AsyncGenerator<RestoreEntry[]> {

@@ -5,7 +5,7 @@
  * entries per buffer; file contents are views into that buffer, never copied.
  */
 import { FluxError } from '../errors.js';
-import { fromUtf8 } from '../util/bytes.js';
+import { fromUtf8, roundUp } from '../util/bytes.js';
 import type { ByteStream } from './byte-stream.js';
 import { checkValueSize, EMPTY, MAX_META_BYTES, overLimit, showName, type ReaderOptions, type RestoreEntry } from './entry.js';
 
@@ -185,7 +185,7 @@ export function parsePax(data: Uint8Array, where: string, offset: number): PaxAt
 }
 
 function padded(size: number): number {
-  return Math.ceil(size / BLOCK) * BLOCK;
+  return roundUp(size, BLOCK);
 }
 
 /**

@@ -17,6 +17,16 @@ export function fromUtf8Lossy(b: Uint8Array): string {
   return lossyDecoder.decode(b);
 }
 
+/**
+ * `n` rounded up to a multiple of `unit` (a power of two). Plain arithmetic, not
+ * `(n + unit - 1) & ~(unit - 1)`: bitwise operators work on 32-bit integers, and archive
+ * sizes (a value assembled from many blobs) can pass 2 GiB.
+ */
+export function roundUp(n: number, unit: number): number {
+  const rem = n % unit;
+  return rem === 0 ? n : n + (unit - rem);
+}
+
 export function concatBytes(parts: readonly Uint8Array[], total?: number): Uint8Array {
   if (parts.length === 1) return parts[0]!;
   let n = total ?? 0;

@@ -61,6 +61,13 @@ interface Request {
   promise: Promise<void> | null;
 }
 
+/**
+ * The largest value archived: a valref's blobs are joined in memory, and Node holds at
+ * most 4 GiB in one array; 4 GiB - 1 also fits every format's size field (ISO 9660 and
+ * zip without zip64 stop there). A larger value is refused by name, never truncated.
+ */
+export const MAX_VALUE_BYTES = 0xffffffff;
+
 const BATCH_ENTRIES = 512;
 const BATCH_BYTES = 4 << 20;
 /** Answered loads verified and completed together (a broker's answers are one blob each). */
@@ -348,6 +355,9 @@ export class Walker {
       }
       blobs.push(r);
       total += r.length;
+    }
+    if (total > MAX_VALUE_BYTES) {
+      throw new FluxError(`${job.path}: value of ${total} bytes is too large to archive (at most ${MAX_VALUE_BYTES})`, 'EFBIG');
     }
     this.#emitFile(job.path, blobs.length === 0 ? new Uint8Array(0) : concatBytes(blobs, total));
   }

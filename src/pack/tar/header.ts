@@ -8,7 +8,7 @@
  * outside [0, 2^31 - 1). This is the TS reference packer; the WASM batch packer must
  * produce the same bytes.
  */
-import { isAscii, utf8 } from '../../util/bytes.js';
+import { isAscii, roundUp, utf8 } from '../../util/bytes.js';
 
 export const BLOCK = 512;
 
@@ -260,8 +260,9 @@ function paxBlock(e: HeaderInput, name: Uint8Array, dataLen: number, out: Uint8A
   writeChecksum(h);
 }
 
+/** `n` bytes padded to whole 512-byte blocks (any size a value can have, past 2 GiB too). */
 export function padded(n: number): number {
-  return (n + BLOCK - 1) & ~(BLOCK - 1);
+  return roundUp(n, BLOCK);
 }
 
 /**
