@@ -27,7 +27,7 @@ const runs = Number(arg('runs', '50'));
 const cellFilter = new RegExp(arg('cells', '.'));
 let store = arg('store');
 if (!store) {
-  const jobs = Number(arg('jobs', '20000'));
+  const jobs = Number(arg('jobs', '4500'));
   store = join(tmpdir(), `fluxdump-stress-${jobs}`, 'content.sqlite');
   if (!existsSync(store)) {
     console.error(`stress-faults: generating ${store} (${jobs} jobs)`);
