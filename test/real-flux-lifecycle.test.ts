@@ -136,7 +136,11 @@ function afterScript(snapshot: string): string {
   return ['set -e', `${JOB_LIST} > ${snapshot}.jobs`, `${FLUX} dump -q ${snapshot}.tar`].join('\n');
 }
 
-describe('(a) flux-core rc tasks with our commands as flux dump / flux restore', () => {
+// Each test starts one to seven real instances: on a busy 2-core machine that takes
+// minutes, so the guard against a hang is wider than the suite's 60 s default.
+const SLOW = { timeout: 600_000 };
+
+describe('(a) flux-core rc tasks with our commands as flux dump / flux restore', SLOW, () => {
   const dir = join(tmp.dir, 'a');
   const statedir = join(dir, 'state');
   const calls = join(dir, 'calls.log');
@@ -202,10 +206,10 @@ describe('(a) flux-core rc tasks with our commands as flux dump / flux restore',
     }
     const restores = readFileSync(calls, 'utf8').split('\n').filter((l) => l.startsWith('restore '));
     for (const a of archives) expect(restores.some((l) => l.endsWith(` ${a}`)), a).toBe(true);
-  }, 120_000);
+  });
 });
 
-describe('(b) our modprobe tasks in rc1/rc3', () => {
+describe('(b) our modprobe tasks in rc1/rc3', SLOW, () => {
   const dir = join(tmp.dir, 'b');
   const statedir = join(dir, 'state');
   const notes = join(dir, 'subcommands.log');
