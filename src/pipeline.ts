@@ -9,6 +9,7 @@ import type { ContentStore } from './store/source.js';
 import type { ArchiveEntry } from './walk/entry.js';
 import { Walker, type BlobChecker } from './walk/walk.js';
 import type { Chunks, FormatFactory, FormatWriter, TaskRunner } from './pack/format.js';
+import type { XzEngine } from './compress/codecs.js';
 import type { FilterFactory } from './compress/filter.js';
 import { createBlobVerifier } from './verify/verify.js';
 import { initCore } from './wasm/init.js';
@@ -33,6 +34,8 @@ export interface DumpOptions {
   verify?: boolean;
   /** Worker threads for compression (the filters, and zip's member deflate). */
   threads?: number;
+  /** The xz encoder for the xz filter (default: native where it loads, else WASM). */
+  xzEngine?: XzEngine;
   onEntries?: (batch: readonly ArchiveEntry[]) => void;
   onSkip?: (message: string) => void;
   /** zip: deflate members on the compression pool once the archive is big enough (default true; FLUXDUMP_ZIP_POOL=0: false). */
@@ -83,9 +86,12 @@ export function poolTasks(threads = 0): TaskRunner {
   };
 }
 
-async function compressionFilter(name: FilterName, threads?: number): Promise<TransformStream<Uint8Array, Uint8Array> | null> {
+async function compressionFilter(name: FilterName, threads?: number, xzEngine?: XzEngine): Promise<TransformStream<Uint8Array, Uint8Array> | null> {
   if (name === 'none') return null;
-  return (await FILTERS[name]())(threads === undefined ? {} : { threads });
+  // A forced native xz encoder that does not load fails here, before any work: one line,
+  // not an error from a worker mid-dump.
+  if (name === 'xz' && xzEngine === 'native') await (await import('./compress/codecs.js')).getCompressor('xz', undefined, 'native');
+  return (await FILTERS[name]())({ ...(threads === undefined ? {} : { threads }), ...(xzEngine === undefined ? {} : { xzEngine }) });
 }
 
 /**
@@ -169,7 +175,7 @@ export function dump(opts: DumpOptions): ReadableStream<Uint8Array> {
 
 /** dump() followed by the compression filter chosen for the output. */
 export async function dumpCompressed(opts: DumpOptions): Promise<ReadableStream<Uint8Array>> {
-  const filter = await compressionFilter(opts.filter, opts.threads);
+  const filter = await compressionFilter(opts.filter, opts.threads, opts.xzEngine);
   const bytes = dump(opts);
   return filter ? bytes.pipeThrough(filter) : bytes;
 }

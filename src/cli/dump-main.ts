@@ -15,7 +15,8 @@ import { formatHelp, parseArgs, UsageError, type OptionSpec } from './args.js';
 import { Progress } from './progress.js';
 import { makeSdNotifier, type SdNotifier } from './sd-notify.js';
 import { errorLine, writeStderr } from './run.js';
-import { parseMaxreqs, settingsFromEnv, type RunSettings } from './settings.js';
+import type { XzEngine } from '../compress/codecs.js';
+import { parseMaxreqs, parseXzEngine, settingsFromEnv, type RunSettings } from './settings.js';
 
 const PROG = 'flux-dump';
 const USAGE = 'flux-dump [OPTIONS] OUTFILE';
@@ -42,6 +43,7 @@ export interface DumpCliOptions {
   ignoreFailedRead: boolean;
   sdNotify: boolean;
   store: string;
+  xzEngine: XzEngine;
 }
 
 export function normalise(argv: readonly string[], settings: RunSettings): DumpCliOptions | 'help' {
@@ -62,6 +64,7 @@ export function normalise(argv: readonly string[], settings: RunSettings): DumpC
     ignoreFailedRead: opts.has('ignore-failed-read'),
     sdNotify: opts.has('sd-notify'),
     store,
+    xzEngine: parseXzEngine(settings.xzEngine),
   });
 }
 
@@ -113,6 +116,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       onEntries: (batch) => progress.addEntries(batch),
       onSkip: warn,
       zipPool: settings.zipPool,
+      xzEngine: o.xzEngine,
     });
     await pipeOut(bytes, o.outfile === '-' ? stdoutSink() : fileSink(o.outfile, { directIo: settings.directIo }));
     progress.end();

@@ -10,10 +10,12 @@
  *   FLUXDUMP_DIRECT_IO    0: write the archive through the page cache (default: O_DIRECT)
  *   FLUXDUMP_ZIP_POOL     0: deflate zip members on the main thread (default: worker pool)
  *   FLUXDUMP_STATS        FILE: append load statistics to FILE at exit (bench/maxreqs.mjs)
+ *   FLUXDUMP_XZ_ENGINE    native/wasm: the xz encoder for .tar.xz (default: native where it loads)
  *
  * The FLUXDUMP_* switches are for tests and benchmarks; a value other than those listed
  * leaves the default.
  */
+import type { XzEngine } from '../compress/codecs.js';
 import { FluxError } from '../errors.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -31,6 +33,8 @@ export interface RunSettings {
   zipPool: boolean;
   /** Where load statistics go; undefined: none are kept. */
   statsFile: string | undefined;
+  /** FLUXDUMP_XZ_ENGINE as given: checked by parseXzEngine() where a run can report it. */
+  xzEngine: string | undefined;
 }
 
 /** The settings when the environment sets nothing (library callers, tests). */
@@ -42,6 +46,7 @@ export const DEFAULT_SETTINGS: RunSettings = Object.freeze({
   directIo: true,
   zipPool: true,
   statsFile: undefined,
+  xzEngine: undefined,
 });
 
 function onOff(v: string | undefined): boolean | undefined {
@@ -58,7 +63,15 @@ export function settingsFromEnv(env: Env): RunSettings {
     directIo: env.FLUXDUMP_DIRECT_IO !== '0',
     zipPool: env.FLUXDUMP_ZIP_POOL !== '0',
     statsFile: env.FLUXDUMP_STATS || undefined,
+    xzEngine: env.FLUXDUMP_XZ_ENGINE || undefined,
   });
+}
+
+/** FLUXDUMP_XZ_ENGINE checked: `auto` when unset; anything but native/wasm/auto is refused. */
+export function parseXzEngine(v: string | undefined): XzEngine {
+  if (v === undefined || v === '' || v === 'auto') return 'auto';
+  if (v === 'native' || v === 'wasm') return v;
+  throw new FluxError(`FLUXDUMP_XZ_ENGINE=${v}: use native, wasm or auto`, 'EINVAL');
 }
 
 /** --maxreqs N for both commands: a positive integer, refused in flux-core's words. */

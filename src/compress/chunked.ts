@@ -15,7 +15,7 @@
  * queue order, never completion order: the bytes are the same for any thread count.
  */
 import type { FilterOptions } from './filter.js';
-import { getCompressor, type AsyncChunkCompressor, type Codec, type GzipEngine } from './codecs.js';
+import { getCompressor, type AsyncChunkCompressor, type Codec, type GzipEngine, type XzEngine } from './codecs.js';
 import { compressOnPool, defaultThreads, prewarm, TASKS_PER_WORKER } from './pool.js';
 import { releaseChunk } from '../util/chunk-recycler.js';
 import { tracked, type Tracked } from '../util/promise.js';
@@ -30,6 +30,7 @@ export interface ChunkedCodec {
    */
   inlineBelow: number;
   gzipEngine?: GzipEngine;
+  xzEngine?: XzEngine;
   /**
    * Where this runtime can compress the codec off-thread without a worker (gzip: node:zlib
    * on libuv's pool), its loader: used instead of the worker pool when it yields one.
@@ -84,7 +85,7 @@ export function chunkedFilter(spec: ChunkedCodec, opts: ChunkedFilterOptions = {
   let warmed = offThread !== null;
   if (opts.prewarm && !warmed && chunkSize >= inlineBelow) {
     warmed = true;
-    prewarm(spec.codec, threads, spec.gzipEngine);
+    prewarm(spec.codec, threads, spec.gzipEngine, spec.xzEngine);
   }
 
   // No more than `window` chunks are ever queued (drain() below), so every one goes to
@@ -92,7 +93,7 @@ export function chunkedFilter(spec: ChunkedCodec, opts: ChunkedFilterOptions = {
   const compressChunk = async (buf: Uint8Array, length: number): Promise<Uint8Array> => {
     try {
       if (length < inlineBelow) {
-        const compress = await getCompressor(spec.codec, spec.gzipEngine);
+        const compress = await getCompressor(spec.codec, spec.gzipEngine, spec.xzEngine);
         return compress(buf.subarray(0, length));
       }
       // Off-thread, as on the pool, all `window` queued chunks run at once, so no libuv
@@ -101,7 +102,7 @@ export function chunkedFilter(spec: ChunkedCodec, opts: ChunkedFilterOptions = {
       const off = await offThread;
       if (off) return await off(buf.subarray(0, length));
       // The buffer holds this chunk alone: shared with (or transferred to) the worker.
-      return await compressOnPool(spec.codec, buf.buffer, length, threads, spec.gzipEngine);
+      return await compressOnPool(spec.codec, buf.buffer, length, threads, spec.gzipEngine, spec.xzEngine);
     } finally {
       buffers.give(buf); // only now: the worker may read it until its task settles
     }
@@ -131,7 +132,7 @@ export function chunkedFilter(spec: ChunkedCodec, opts: ChunkedFilterOptions = {
       // pool: start the workers now, while the first chunk is still being filled.
       if (!warmed && chunkIndex === 0 && filled + chunk.length >= inlineBelow / 2 && chunkSize >= inlineBelow) {
         warmed = true;
-        prewarm(spec.codec, threads, spec.gzipEngine);
+        prewarm(spec.codec, threads, spec.gzipEngine, spec.xzEngine);
       }
       let off = 0;
       while (off < chunk.length) {

@@ -209,23 +209,11 @@ export async function loadBzip2(): Promise<ChunkCompressor> {
 export type XzEngine = 'auto' | 'native' | 'wasm';
 
 /**
- * The environment variable that forces an xz engine (`native` or `wasm`). An environment
- * variable rather than an option because the choice has to reach the pool's worker
- * threads, which inherit the environment and load their codec on their own.
+ * The environment variable that forces an xz engine (`native` or `wasm`); read with the
+ * other settings in src/cli/settings.ts, named here for messages. The engine then travels
+ * with each compression task, so pool workers load the same one.
  */
 export const XZ_ENGINE_ENV = 'FLUXDUMP_XZ_ENGINE';
-
-export function xzEngineFromEnv(): XzEngine {
-  let v: string | undefined;
-  try {
-    v = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env[XZ_ENGINE_ENV];
-  } catch {
-    return 'auto'; // a runtime that denies reading the environment
-  }
-  if (v === undefined || v === '' || v === 'auto') return 'auto';
-  if (v === 'native' || v === 'wasm') return v;
-  throw new FluxError(`${XZ_ENGINE_ENV}=${v}: use native, wasm or auto`);
-}
 
 interface DenoPermissions {
   querySync(d: { name: 'ffi'; path?: string }): { state: string };
@@ -280,7 +268,7 @@ async function loadWasmXz(): Promise<ChunkCompressor> {
 /** The xz engine that `auto` resolves to in this thread, once known (tests, benchmarks). */
 let resolvedXzEngine: 'native' | 'wasm' | undefined;
 
-export async function loadXz(engine: XzEngine = xzEngineFromEnv()): Promise<ChunkCompressor> {
+export async function loadXz(engine: XzEngine = 'auto'): Promise<ChunkCompressor> {
   if (engine === 'wasm') return loadWasmXz();
   if (engine === 'native') {
     try {
@@ -309,12 +297,12 @@ export async function autoXzEngine(): Promise<'native' | 'wasm'> {
 
 const loaded = new Map<string, Promise<ChunkCompressor>>();
 
-/** The compressor for `codec` in this thread, loaded on first use. */
-export function getCompressor(codec: Codec, gzipEngine?: GzipEngine): Promise<ChunkCompressor> {
-  const key = codec === 'gzip' ? `gzip:${gzipEngine ?? 'auto'}` : codec;
+/** The compressor for `codec` in this thread (with the engine asked for), loaded on first use. */
+export function getCompressor(codec: Codec, gzipEngine?: GzipEngine, xzEngine: XzEngine = 'auto'): Promise<ChunkCompressor> {
+  const key = codec === 'gzip' ? `gzip:${gzipEngine ?? 'auto'}` : codec === 'xz' ? `xz:${xzEngine}` : codec;
   let p = loaded.get(key);
   if (!p) {
-    p = codec === 'gzip' ? loadGzip(gzipEngine) : codec === 'bzip2' ? loadBzip2() : loadXz();
+    p = codec === 'gzip' ? loadGzip(gzipEngine) : codec === 'bzip2' ? loadBzip2() : loadXz(xzEngine);
     loaded.set(key, p);
     p.catch(() => loaded.delete(key));
   }

@@ -2,6 +2,8 @@
  * A compression filter turns the archive byte stream into compressed bytes. Filters are
  * WHATWG TransformStreams so stages compose with pipeThrough(), in Node and Deno alike.
  */
+import type { XzEngine } from './codecs.js';
+
 export interface FilterOptions {
   /** Worker threads to use; defaults to the number of cores. */
   threads?: number;
@@ -12,6 +14,8 @@ export interface FilterOptions {
    * the critical path). Left unset, a small input never starts a worker.
    */
   prewarm?: boolean;
+  /** xz only: the encoder (codecs.ts XzEngine); others ignore it. */
+  xzEngine?: XzEngine;
 }
 
 export type FilterFactory = (opts: FilterOptions) => TransformStream<Uint8Array, Uint8Array>;

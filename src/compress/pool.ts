@@ -11,7 +11,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Piscina } from 'piscina';
 import { poolRuntimeOptions } from '../runtime-pool.js';
-import type { Codec, GzipEngine } from './codecs.js';
+import type { Codec, GzipEngine, XzEngine } from './codecs.js';
 import type { CompressTask } from './worker.js';
 
 /** What the workers run: filter chunks (the default worker's export) and other modules' tasks. */
@@ -90,9 +90,11 @@ export async function compressOnPool(
   length: number,
   threads: number,
   gzipEngine?: GzipEngine,
+  xzEngine?: XzEngine,
 ): Promise<Uint8Array> {
   const task: CompressTask = { codec, input, length };
   if (gzipEngine) task.gzipEngine = gzipEngine;
+  if (xzEngine) task.xzEngine = xzEngine;
   const p = await getPool(threads);
   const out = await (input instanceof ArrayBuffer ? p.run(task, { transferList: [input] }) : p.run(task));
   return new Uint8Array(out as ArrayBuffer); // the default task returns its buffer
@@ -121,10 +123,11 @@ export function prewarmTask(filename: string, name: string, task: unknown, threa
  * pool. Empty tasks, TASKS_PER_WORKER per worker: a worker that boots first takes up to
  * that many from the queue, so one per worker could leave another worker cold.
  */
-export function prewarm(codec: Codec, threads: number, gzipEngine?: GzipEngine): void {
-  warm(`${codec}:${gzipEngine ?? ''}`, threads, (p) => {
+export function prewarm(codec: Codec, threads: number, gzipEngine?: GzipEngine, xzEngine?: XzEngine): void {
+  warm(`${codec}:${gzipEngine ?? ''}:${xzEngine ?? ''}`, threads, (p) => {
     const task: CompressTask = { codec, input: new ArrayBuffer(0), length: 0 };
     if (gzipEngine) task.gzipEngine = gzipEngine;
+    if (xzEngine) task.xzEngine = xzEngine;
     return p.run(task);
   });
 }

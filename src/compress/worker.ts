@@ -9,11 +9,12 @@
  * chunk (~1/10 of KVS input, a ~0.1 ms copy), while importing piscina's main module
  * in every worker to get move() costs ~40 ms of start-up per worker.
  */
-import { getCompressor, type Codec, type GzipEngine } from './codecs.js';
+import { getCompressor, type Codec, type GzipEngine, type XzEngine } from './codecs.js';
 
 export interface CompressTask {
   codec: Codec;
   gzipEngine?: GzipEngine;
+  xzEngine?: XzEngine;
   /** Shared (read-only here until we return) or transferred in. */
   input: SharedArrayBuffer | ArrayBuffer;
   /** Bytes of `input` that hold data (the last chunk of a stream is short). */
@@ -31,6 +32,6 @@ function exact(out: Uint8Array): ArrayBuffer {
 }
 
 export default async function compressTask(task: CompressTask): Promise<ArrayBuffer> {
-  const compress = await getCompressor(task.codec, task.gzipEngine);
+  const compress = await getCompressor(task.codec, task.gzipEngine, task.xzEngine);
   return exact(compress(new Uint8Array(task.input, 0, task.length)));
 }

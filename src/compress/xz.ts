@@ -4,7 +4,7 @@
  * it loads, else the same encoder compiled to WebAssembly (codecs.ts, xz-wasm.ts).
  */
 import { chunkedFilter, type ChunkedCodec, type ChunkedFilterOptions } from './chunked.js';
-import { getCompressor, xzEngineFromEnv } from './codecs.js';
+import type { XzEngine } from './codecs.js';
 
 /**
  * Bytes per xz stream. Measured (bench/results/compress.md): 4 MiB keeps the ratio of one
@@ -15,12 +15,8 @@ export const XZ_CHUNK_SIZE = 4 << 20;
 /** Below this, inline beats a cold pool (bench/compress-inline.mjs: break-even ~1.3 MiB). */
 export const XZ_INLINE_BELOW = 1 << 20;
 
-// A bad FLUXDUMP_XZ_ENGINE, or a forced native engine that does not load, fails here,
-// when a dump first asks for xz: one line before any work, not an error from a worker.
-if (xzEngineFromEnv() === 'native') await getCompressor('xz');
-
 export const XZ_CODEC: ChunkedCodec = { codec: 'xz', chunkSize: XZ_CHUNK_SIZE, inlineBelow: XZ_INLINE_BELOW };
 
-export function xzFilter(opts: ChunkedFilterOptions = {}): TransformStream<Uint8Array, Uint8Array> {
-  return chunkedFilter(XZ_CODEC, opts);
+export function xzFilter(opts: ChunkedFilterOptions & { xzEngine?: XzEngine } = {}): TransformStream<Uint8Array, Uint8Array> {
+  return chunkedFilter(opts.xzEngine ? { ...XZ_CODEC, xzEngine: opts.xzEngine } : XZ_CODEC, opts);
 }
