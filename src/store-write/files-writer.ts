@@ -18,7 +18,7 @@ import { FluxError, MissingBlobError } from '../errors.js';
 import { formatCheckpoint, parseCheckpoint, type Checkpoint } from '../store/checkpoint.js';
 import { CHECKPOINT_FILE } from '../store/files.js';
 import type { WritableContentStore } from '../store/source.js';
-import { getDigester } from '../verify/digest.js';
+import { storeManyWith } from './store-many.js';
 import { fsyncPath, processAlive, writeAll } from '../util/fs.js';
 
 const BLOB_NAME = /^(sha1|sha256)-[0-9a-f]+$/;
@@ -127,11 +127,7 @@ export class FilesWriter implements WritableContentStore {
   }
 
   async storeMany(blobs: readonly Uint8Array[]): Promise<string[]> {
-    const d = getDigester(this.hashType);
-    const digests = d.digestMany(blobs);
-    this.putDigested(digests, blobs);
-    const ds = d.digestSize;
-    return blobs.map((_, i) => formatBlobref(this.hashType, digests.subarray(i * ds, (i + 1) * ds)));
+    return storeManyWith(this, blobs);
   }
 
   async flush(): Promise<void> {

@@ -16,13 +16,13 @@
  */
 import { existsSync, linkSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { DIGEST_SIZE, formatBlobref, isHashType, parseBlobref, type HashType } from '../blobref.js';
+import { DIGEST_SIZE, isHashType, parseBlobref, type HashType } from '../blobref.js';
 import { FluxError, MissingBlobError } from '../errors.js';
 import { formatCheckpoint, parseCheckpoint, type Checkpoint } from '../store/checkpoint.js';
 import { lz4 } from '../store/lz4.js';
 import { isBusyError, openSqlite, sqliteErrorCode, type SqlDatabase, type SqlStatement, type SqlValue } from './sqlite-binding.js';
 import type { WritableContentStore } from '../store/source.js';
-import { getDigester } from '../verify/digest.js';
+import { storeManyWith } from './store-many.js';
 import { fsyncPath } from '../util/fs.js';
 
 /** Flux's statements; SQLite keeps this text (minus IF NOT EXISTS) in sqlite_master. */
@@ -292,11 +292,7 @@ export class SqliteWriter implements WritableContentStore {
   }
 
   async storeMany(blobs: readonly Uint8Array[]): Promise<string[]> {
-    const d = getDigester(this.hashType);
-    const digests = d.digestMany(blobs);
-    this.putDigested(digests, blobs);
-    const ds = d.digestSize;
-    return blobs.map((_, i) => formatBlobref(this.hashType, digests.subarray(i * ds, (i + 1) * ds)));
+    return storeManyWith(this, blobs);
   }
 
   /** Commit, then make everything durable: every blob so far is on disk after this. */
