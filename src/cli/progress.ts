@@ -12,6 +12,7 @@
  */
 import type { ArchiveEntry } from '../walk/entry.js';
 import type { SdNotifier } from './sd-notify.js';
+import { nowMs } from '../util/clock.js';
 
 /** Terminal redraws at most this often (ms). */
 export const RATE_REDRAW_MS = 100;
@@ -63,7 +64,7 @@ export class Progress {
     this.#o = o;
     this.#write = o.write ?? ((s) => process.stderr.write(s));
     this.#tty = !o.quiet && !o.verbose && (o.tty ?? process.stderr.isTTY === true);
-    this.#now = o.now ?? (() => performance.now());
+    this.#now = o.now ?? nowMs;
     this.#start = this.#now();
     this.#samples.push({ t: this.#start, keys: 0, bytes: 0 });
   }

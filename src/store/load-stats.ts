@@ -14,6 +14,7 @@
  */
 import { appendFileSync } from 'node:fs';
 import type { ContentStore, LoadResult } from './source.js';
+import { nowMs } from '../util/clock.js';
 
 /** Histogram: SUB buckets per power of two of microseconds, up to 2^BITS us (~71 min). */
 const SUB = 32;
@@ -34,7 +35,8 @@ export class LoadStats {
   #answered = 0;
   readonly #hist = new Float64Array(SUB * BITS);
 
-  constructor(source: string) {
+  /** `now` (tests): the clock, in milliseconds. */
+  constructor(source: string, readonly now: () => number = nowMs) {
     this.source = source;
   }
 
@@ -46,7 +48,7 @@ export class LoadStats {
 
   /** A request goes out; returns its start time for end(). */
   begin(): number {
-    const now = performance.now();
+    const now = this.now();
     this.#advance(now);
     this.requests++;
     if (++this.#inflight > this.#maxInflight) this.#maxInflight = this.#inflight;
@@ -55,7 +57,7 @@ export class LoadStats {
 
   /** The request that began at `t0` is answered with `blobs` blobs of `bytes` bytes. */
   end(t0: number, blobs = 1, bytes = 0): void {
-    const now = performance.now();
+    const now = this.now();
     this.#advance(now);
     this.#inflight--;
     this.blobs += blobs;
@@ -69,7 +71,7 @@ export class LoadStats {
   /** Requests that will never be answered (connection lost). */
   abandon(count: number): void {
     if (count <= 0) return;
-    this.#advance(performance.now());
+    this.#advance(this.now());
     this.#inflight = Math.max(0, this.#inflight - count);
   }
 

@@ -5,6 +5,7 @@
  * synchronously and a file sink writes synchronously. A sink that awaits a loop turn at
  * least every TURN_INTERVAL_MS keeps signals prompt at no measurable cost.
  */
+import { nowMs } from './clock.js';
 
 /** Longest stretch of synchronous output before the loop gets a turn. */
 export const TURN_INTERVAL_MS = 20;
@@ -16,9 +17,9 @@ const nextTurn: () => Promise<void> =
 
 /** Returns a function to call after each write: a promise when a turn is due, else undefined. */
 export function loopTurner(intervalMs = TURN_INTERVAL_MS): () => Promise<void> | undefined {
-  let last = performance.now();
+  let last = nowMs();
   return () => {
-    const now = performance.now();
+    const now = nowMs();
     if (now - last < intervalMs) return undefined;
     last = now;
     return nextTurn();
