@@ -202,10 +202,17 @@ export class SqliteStore implements ContentStore {
       else order[m++] = table.rowidAt(slot) * MAX_BATCH + i;
     }
     const sorted = order.subarray(0, m).sort();
-    for (let k = 0; k < m; k++) {
-      const key = sorted[k]!;
-      const i = key % MAX_BATCH;
-      visit(i, (key - i) / MAX_BATCH);
+    const rowids = new Float64Array(m);
+    for (let k = 0; k < m; k++) rowids[k] = Math.floor(sorted[k]! / MAX_BATCH);
+    this.#db.planRows('objects', rowids, m);
+    try {
+      for (let k = 0; k < m; k++) {
+        const key = sorted[k]!;
+        const i = key % MAX_BATCH;
+        visit(i, (key - i) / MAX_BATCH);
+      }
+    } finally {
+      this.#db.planRows('objects', rowids, 0);
     }
   }
 

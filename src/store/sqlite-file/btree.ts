@@ -63,6 +63,9 @@ export class Btree {
   private leafFirst: number | bigint = 0;
   private leafLast: number | bigint = 0;
 
+  /** Depth of the leaves of each table b-tree seen by leafPageOf (by root page). */
+  private readonly leafDepths = new Map<number, number>();
+
   constructor(private readonly pager: Pager) {}
 
   private tablePage(pgno: number, depth: number): BtreePage {
@@ -129,6 +132,34 @@ export class Btree {
 
   private childAt(p: BtreePage, i: number): number {
     return i < p.nCells ? u32(p.buf, cellOffset(p, i)) : p.right;
+  }
+
+  /**
+   * The leaf page that holds (or would hold) `rowid`, found through interior pages only:
+   * SQLite's b-trees keep every leaf at one depth, learnt once per tree down its left
+   * edge, so the leaf itself is not read.
+   */
+  leafPageOf(root: number, rowid: number): number {
+    let depth = this.leafDepths.get(root);
+    if (depth === undefined) {
+      depth = 0;
+      for (let p = this.tablePage(root, 0); !p.leaf; p = this.tablePage(this.childAt(p, 0), depth)) depth++;
+      this.leafDepths.set(root, depth);
+    }
+    let pgno = root;
+    for (let d = 0; d < depth; d++) {
+      const p = this.tablePage(pgno, d);
+      if (p.leaf) throw new Malformed('table b-tree leaves at different depths', pgno);
+      let lo = 0;
+      let hi = p.nCells;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (cmpRowid(this.interiorKey(p, mid), rowid) < 0) lo = mid + 1;
+        else hi = mid;
+      }
+      pgno = this.childAt(p, lo);
+    }
+    return pgno;
   }
 
   /** The cell with this rowid, or undefined. The same object is reused by the next call. */

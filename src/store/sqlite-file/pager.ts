@@ -26,6 +26,12 @@ const READ_AHEAD_PAGES = 32;
  * only while the batch sweeping past them lasts.
  */
 const RUN_RING = 16;
+/**
+ * Pages not asked for that a planned read may span to reach the next page that is: one
+ * pread costs about as much as copying ten pages here, so a run that skips a few pages
+ * beats two reads (a 4,000-job store's dump made 24,000 reads of 4 KiB before plans).
+ */
+const PLAN_GAP_PAGES = 8;
 
 /**
  * The page cache is CLOCK (second chance), an LRU approximation whose hits only set a
@@ -57,6 +63,11 @@ export class Pager {
   private runNext = 0;
   /** Last page loaded, so a Malformed without a page number can still name one. */
   lastPage = 0;
+  /** Reads of the main file so far (tests and benches). */
+  reads = 0;
+  /** Pages the caller is about to want, ascending (see plan()); plan[0..planLen). */
+  private planPages: Int32Array = new Int32Array(0);
+  private planLen = 0;
 
   constructor(
     private readonly fd: number,
@@ -94,10 +105,37 @@ export class Pager {
       this.lastPage = pgno;
       return this.slots[hit] ?? this.parseSlot(hit, pgno);
     }
-    const run = this.readAhead(pgno);
+    const run = this.planned(pgno) || this.readAhead(pgno);
     const slot = run > 1 ? this.fillRun(pgno, run) : this.fillSlot(pgno);
     if (slot < this.cacheLimit) this.ref[slot] = 1;
     return this.parseSlot(slot, pgno);
+  }
+
+  /**
+   * Announces the pages about to be wanted (ascending, no repeats): a miss on one of them
+   * reads, in the same pread, the planned pages after it that lie close enough, skipping
+   * short gaps. A batch of rows sorted by rowid thus costs one read per cluster of leaves
+   * rather than one per leaf. The plan holds until the next plan() (an empty one ends it).
+   */
+  plan(pages: Int32Array, count: number): void {
+    this.planPages = pages;
+    this.planLen = count;
+  }
+
+  /** The run to read for a miss on a planned page (0: `pgno` is not planned). */
+  private planned(pgno: number): number {
+    const plan = this.planPages;
+    let lo = 0;
+    let hi = this.planLen;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (plan[mid]! < pgno) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo === this.planLen || plan[lo] !== pgno) return 0;
+    let j = lo;
+    while (j + 1 < this.planLen && plan[j + 1]! - plan[j]! <= PLAN_GAP_PAGES && plan[j + 1]! - pgno < READ_AHEAD_PAGES) j++;
+    return Math.min(plan[j]! - pgno + 1, this.dbSize - pgno + 1);
   }
 
   /**
@@ -209,6 +247,7 @@ export class Pager {
     const walOff = this.wal?.index.frames.get(pgno);
     const [fd, pos] = walOff !== undefined ? [this.wal!.fd, walOff] : [this.fd, (pgno - 1) * this.pageSize];
     const got = readFull(fd, dst, at, this.pageSize, pos);
+    if (fd === this.fd) this.reads++;
     if (got < this.pageSize) throw new Malformed(`page ${pgno} is past the end of the file (truncated)`, pgno);
   }
 
@@ -268,6 +307,7 @@ export class Pager {
     while (n < most && pgno + n <= this.dbSize && !frames?.has(pgno + n)) n++;
     const bytes = n * this.pageSize;
     const got = readFull(this.fd, dst, 0, bytes, (pgno - 1) * this.pageSize);
+    this.reads++;
     const whole = Math.floor(got / this.pageSize);
     if (whole === 0) throw new Malformed(`page ${pgno} is past the end of the file (truncated)`, pgno);
     return whole;
