@@ -18,7 +18,7 @@
 //                  fluxdump-offline-dump (so it includes unloading content-sqlite)
 //   dump + unload  the same span for both: from the start of the dump task until both the
 //                  archive is written and content-sqlite is unloaded (flux-core: to the
-//                  end of content-backing; fluxdump: the dump phase)
+//                  "removed content-sqlite" log line; fluxdump: the dump phase)
 //   restore phase  flux-core: start of check-restore to end of restore (includes loading
 //                  content-sqlite with truncate); fluxdump: start of fluxdump-check-restore
 //                  to end of fluxdump-restore (includes loading content-sqlite)
@@ -136,7 +136,7 @@ function cycle(jobs, db, variant, rep) {
   const dumpUnload =
     variant === 'fluxdump'
       ? dump
-      : Math.max(at(l1, 'rc3', 'completed content-backing'), at(l1, 'rc3', 'completed content-dump')) - at(l1, 'rc3', 'start content-dump');
+      : Math.max(at(l1, 'rc3', 'removed content-sqlite'), at(l1, 'rc3', 'completed content-dump')) - at(l1, 'rc3', 'start content-dump');
   const rc3 = rcExited(l1, 'rc3');
 
   const wall2 = startFlux([`-Sstatedir=${sd}`, '-Scontent.restore=auto', `-Slog-filename=${log2}`], env, dir);
