@@ -67,6 +67,14 @@ function corrupt(where: string, codec: string, detail: string): FluxError {
 
 // ---- gzip ------------------------------------------------------------------------------
 
+/**
+ * Output chunk of node:zlib's gunzip. Its default (16 KiB) makes a 200 MB archive 12,500
+ * chunks, each a trip through the stream and the reader above: restoring a 140,004-key
+ * .tgz took 3.44-3.52 s with it and 2.29-2.30 s with 256 KiB chunks (1 MiB: 2.22-2.28 s
+ * for 20 MiB more peak RSS).
+ */
+const GUNZIP_CHUNK_BYTES = 256 << 10;
+
 async function* gunzipNode(
   zlib: typeof import('node:zlib'),
   input: AsyncIterable<Uint8Array>,
@@ -75,7 +83,7 @@ async function* gunzipNode(
   const { Readable, pipeline } = await import('node:stream');
   // zlib's gunzip reads member after member and ignores trailing zero padding; its
   // readable side stops inflating while its buffer is full, so memory stays bounded.
-  const gunzip = zlib.createGunzip();
+  const gunzip = zlib.createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES });
   pipeline(Readable.from(input), gunzip, () => {});
   try {
     for await (const out of gunzip as AsyncIterable<Uint8Array>) yield out;
