@@ -23,7 +23,8 @@ broker log (appname "fluxdump") says which path was taken.
 
 flux-restore is found, in this order: ``node DIR/dist/cli/flux-restore.js``
 where DIR is the fluxdump package this file belongs to (symlinks to this file
-are followed; node from $FLUXDUMP_NODE, else from PATH), then ``flux-restore``
+are followed; node from $FLUXDUMP_NODE, else from PATH, with the settings on
+the script's first line), then ``flux-restore``
 on PATH.
 """
 
@@ -53,6 +54,29 @@ def _log(level, msg):
     handle.log(level, msg)
 
 
+def _shebang(script):
+    """(environment assignments, node options) from the script's ``env -S`` line.
+
+    The command is tuned there (e.g. flux-dump's libuv pool size, which its
+    gzip compression needs); running it with an explicit node must keep that.
+    """
+    try:
+        with open(script, encoding="utf-8") as f:
+            line = f.readline().strip()
+    except OSError:
+        return [], []
+    words = line[2:].split() if line.startswith("#!") else []
+    if "-S" not in words:
+        return [], []
+    words = words[words.index("-S") + 1 :]
+    assigns = []
+    while words and "=" in words[0]:
+        assigns.append(words.pop(0))
+    if not words or os.path.basename(words[0]) != "node":
+        return [], []
+    return assigns, words[1:]
+
+
 def _command(name):
     """The argv prefix that runs fluxdump's NAME, or None."""
     package = Path(__file__).resolve().parent.parent.parent
@@ -60,7 +84,9 @@ def _command(name):
     if script.is_file():
         node = os.environ.get("FLUXDUMP_NODE") or shutil.which("node")
         if node:
-            return [node, str(script)]
+            assigns, options = _shebang(script)
+            prefix = ["env", *assigns] if assigns else []
+            return [*prefix, node, *options, str(script)]
     found = shutil.which(name)
     return [found] if found else None
 
