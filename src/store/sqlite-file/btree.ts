@@ -150,14 +150,7 @@ export class Btree {
     for (let d = 0; d < depth; d++) {
       const p = this.tablePage(pgno, d);
       if (p.leaf) throw new Malformed('table b-tree leaves at different depths', pgno);
-      let lo = 0;
-      let hi = p.nCells;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (cmpRowid(this.interiorKey(p, mid), rowid) < 0) lo = mid + 1;
-        else hi = mid;
-      }
-      pgno = this.childAt(p, lo);
+      pgno = this.childFor(p, rowid);
     }
     return pgno;
   }
@@ -182,16 +175,21 @@ export class Btree {
         }
         return this.searchLeaf(p, rowid);
       }
-      // First cell whose key >= rowid: its left child holds every rowid <= key.
-      let lo = 0;
-      let hi = p.nCells;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (cmpRowid(this.interiorKey(p, mid), rowid) < 0) lo = mid + 1;
-        else hi = mid;
-      }
-      pgno = this.childAt(p, lo);
+      pgno = this.childFor(p, rowid);
     }
+  }
+
+  /** The child of interior table page `p` whose subtree holds `rowid`. */
+  private childFor(p: BtreePage, rowid: number | bigint): number {
+    // First cell whose key >= rowid: its left child holds every rowid <= key.
+    let lo = 0;
+    let hi = p.nCells;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (cmpRowid(this.interiorKey(p, mid), rowid) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return this.childAt(p, lo);
   }
 
   private searchLeaf(p: BtreePage, rowid: number | bigint): TableCell | undefined {
