@@ -10,6 +10,7 @@
  * in every worker to get move() costs ~40 ms of start-up per worker.
  */
 import { getCompressor, type Codec, type GzipEngine, type XzEngine } from './codecs.js';
+import { exactBuffer } from '../util/bytes.js';
 
 export interface CompressTask {
   codec: Codec;
@@ -21,17 +22,7 @@ export interface CompressTask {
   length: number;
 }
 
-/**
- * Exactly the output bytes in an ArrayBuffer of their own: structured clone copies a
- * view's WHOLE buffer, and node:zlib can return a slice of Buffer's shared pool.
- */
-function exact(out: Uint8Array): ArrayBuffer {
-  const buf = out.buffer;
-  if (buf instanceof ArrayBuffer && out.byteOffset === 0 && out.byteLength === buf.byteLength) return buf;
-  return out.slice().buffer as ArrayBuffer;
-}
-
 export default async function compressTask(task: CompressTask): Promise<ArrayBuffer> {
   const compress = await getCompressor(task.codec, task.gzipEngine, task.xzEngine);
-  return exact(compress(new Uint8Array(task.input, 0, task.length)));
+  return exactBuffer(compress(new Uint8Array(task.input, 0, task.length)));
 }

@@ -27,6 +27,17 @@ export function roundUp(n: number, unit: number): number {
   return rem === 0 ? n : n + (unit - rem);
 }
 
+/**
+ * Exactly `out`'s bytes in an ArrayBuffer of their own, for a worker's result: structured
+ * clone copies a view's WHOLE buffer, and node:zlib can return a slice of Buffer's
+ * shared pool. `out`'s own buffer when it already is exactly that.
+ */
+export function exactBuffer(out: Uint8Array): ArrayBuffer {
+  const buf = out.buffer;
+  if (buf instanceof ArrayBuffer && out.byteOffset === 0 && out.byteLength === buf.byteLength) return buf;
+  return out.slice().buffer as ArrayBuffer;
+}
+
 export function concatBytes(parts: readonly Uint8Array[], total?: number): Uint8Array {
   if (parts.length === 1) return parts[0]!;
   let n = total ?? 0;

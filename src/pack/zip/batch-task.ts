@@ -4,21 +4,12 @@
  * one message each way. The zip writer hands this module's path to the pool it was
  * given; the pool itself knows nothing of zip.
  */
+import { exactBuffer } from '../../util/bytes.js';
 import { layOutMembers, layOutMembersInto, type DeflateBatchTask } from './batch.js';
-
-/**
- * Exactly the output bytes in an ArrayBuffer of their own: structured clone copies a
- * view's WHOLE buffer.
- */
-function exact(out: Uint8Array): ArrayBuffer {
-  const buf = out.buffer;
-  if (buf instanceof ArrayBuffer && out.byteOffset === 0 && out.byteLength === buf.byteLength) return buf;
-  return out.slice().buffer as ArrayBuffer;
-}
 
 /** The result goes into the writer's shared `output` when there is one, so no result bytes cross by message. */
 export function deflateBatch(task: DeflateBatchTask): ArrayBuffer | number {
   const bodies = new Uint8Array(task.bodies, 0, task.bodiesLength);
   if (task.output) return layOutMembersInto(new Uint8Array(task.output), task.names, bodies, task.fields, task.level);
-  return exact(layOutMembers(task.names, bodies, task.fields, task.level));
+  return exactBuffer(layOutMembers(task.names, bodies, task.fields, task.level));
 }
