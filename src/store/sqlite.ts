@@ -206,11 +206,7 @@ export class SqliteStore implements ContentStore {
     for (let k = 0; k < m; k++) rowids[k] = Math.floor(sorted[k]! / MAX_BATCH);
     this.#db.planRows('objects', rowids, m);
     try {
-      for (let k = 0; k < m; k++) {
-        const key = sorted[k]!;
-        const i = key % MAX_BATCH;
-        visit(i, (key - i) / MAX_BATCH);
-      }
+      for (let k = 0; k < m; k++) visit(sorted[k]! % MAX_BATCH, rowids[k]!);
     } finally {
       this.#db.planRows('objects', rowids, 0);
     }
