@@ -14,8 +14,11 @@ import { poolRuntimeOptions } from '../runtime-pool.js';
 import type { Codec, GzipEngine, XzEngine } from './codecs.js';
 import type { CompressTask } from './worker.js';
 
-/** What the workers run: filter chunks (the default worker's export) and other modules' tasks. */
-type PoolTask = CompressTask | unknown;
+/**
+ * What the workers run: filter chunks (CompressTask, the default worker's export) and
+ * other modules' tasks, whose shapes only those modules know.
+ */
+type PoolTask = unknown;
 
 /** The worker entry next to this module once compiled (dist/compress/worker.js). */
 const WORKER_URL = new URL('./worker.js', import.meta.url);
@@ -114,7 +117,6 @@ export async function runTask(filename: string, name: string, task: unknown, thr
 export function prewarmTask(filename: string, name: string, task: unknown, threads: number, key: string): void {
   warm(`${filename}#${name}:${key}`, threads, (p) => p.run(task, { filename, name }));
 }
-
 
 /**
  * Start the pool and load `codec` in its workers now, in the background, so that the

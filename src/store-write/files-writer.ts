@@ -50,7 +50,6 @@ export function ownBlobTemporaries(): RegExp {
   return new RegExp(`^\\..+\\.tmp-${process.pid}-\\d+$`);
 }
 
-
 export class FilesWriter implements WritableContentStore {
   readonly location: string;
   readonly hashType: HashType;
